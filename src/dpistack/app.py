@@ -1,0 +1,31 @@
+"""Builds the ASGI app: the core endpoints plus the router of every enabled building block."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from dpistack import __version__
+from dpistack.core import api as core_api
+from dpistack.core.errors import install_handlers
+from dpistack.core.http import BodyLimit, Metrics
+from dpistack.core.platform import Platform
+from dpistack.governance import api as governance_api
+from dpistack.governance import oauth
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="DPI Stack",
+        version=__version__,
+        description="Digital public infrastructure: governance, transparency log, identity, payments, data exchange.",
+    )
+    app.state.platform = platform
+    app.state.metrics = Metrics()
+    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
+    install_handlers(app)
+    oauth.install_handlers(app)
+    app.include_router(core_api.router)
+    app.include_router(oauth.router)
+    app.include_router(governance_api.router)
+    return app

@@ -1,0 +1,6 @@
+"""ASGI entry point for uvicorn workers: ``dpistack.asgi:app`` (settings from DPI_* variables)."""
+
+from dpistack.app import create_app
+from dpistack.core.platform import Platform
+
+app = create_app(Platform.open())

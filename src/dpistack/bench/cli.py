@@ -1,0 +1,11 @@
+"""`dpi bench …`: each block adds its benchmark here."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(bench_app: typer.Typer) -> None:
+    from dpistack.bench import transparency
+
+    bench_app.command("transparency")(transparency.command)

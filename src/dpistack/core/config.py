@@ -1,0 +1,45 @@
+"""Platform settings, read from the environment (``DPI_*``) and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an instance needs to know about where it lives and who it is."""
+
+    model_config = SettingsConfigDict(env_prefix="DPI_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Keys, SQLite database and local state.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; unset means SQLite (WAL) at <data_dir>/dpi.sqlite3.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The URL participants use to reach this instance: token audience and issuer.",
+    )
+    log_origin: str = Field(
+        default="dpistack.local/transparency",
+        description="Origin line of transparency-log checkpoints (the log's name).",
+    )
+    access_token_seconds: int = Field(default=300, ge=30, le=3600)
+    client_assertion_max_seconds: int = Field(default=300, ge=30, le=3600)
+    max_body_bytes: int = Field(default=1_048_576, description="Requests larger than this get 413.")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dpi.sqlite3').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")

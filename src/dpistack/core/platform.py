@@ -1,0 +1,33 @@
+"""One instance of the platform: its settings, database and keys, opened once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from dpistack.core.config import Settings
+from dpistack.core.db import Database, migrate
+from dpistack.core.keys import KeyStore
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    db: Database
+    keys: KeyStore
+    extras: dict = field(default_factory=dict)  # per-process caches of the blocks (e.g. the Merkle tree)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, engine: Engine | None = None) -> "Platform":
+        """Open an instance, creating keys and migrating the schema on first start."""
+        settings = settings or Settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        keys = KeyStore(settings.keys_dir)
+        keys.ensure()
+        db = Database(settings, engine)
+        migrate(db.engine)
+        return cls(settings=settings, db=db, keys=keys)
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,133 @@
+"""The payload of each kind of proposal, validated before anything is written."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from joserfc.jwk import ECKey, OKPKey
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="lower-case id: letters, digits, '-'")]
+
+INSTITUTION_KINDS = ("ministry", "agency", "bank", "wallet-provider", "relying-party", "foreign-hub", "registry")
+# Roles an institution can be onboarded with. Authority roles are set at `dpi init` only.
+PARTICIPANT_ROLES = ("fsp", "registration", "relying-party", "hub", "data-provider", "data-consumer")
+DATA_ACTIONS = ("data:read",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def check_public_jwk(jwk: dict) -> dict:
+    """A participant's public key: P-256 (ES256) or Ed25519, with no private part."""
+    if not isinstance(jwk, dict):
+        raise ValueError("a key must be a JWK object")
+    if "d" in jwk:
+        raise ValueError("send the public key only: this JWK has a private part ('d')")
+    try:
+        if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+            key = ECKey.import_key(jwk)
+        elif jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
+            key = OKPKey.import_key(jwk)
+        else:
+            raise ValueError("keys must be EC P-256 or OKP Ed25519")
+    except ValueError:
+        raise
+    except Exception as exc:  # joserfc raises several types for malformed keys
+        raise ValueError(f"not a valid JWK: {exc}") from exc
+    clean = key.as_dict(private=False)
+    clean["kid"] = jwk.get("kid") or key.thumbprint()
+    if not isinstance(clean["kid"], str) or not 1 <= len(clean["kid"]) <= 128:
+        raise ValueError("kid must be a string of 1 to 128 characters")
+    clean["alg"] = "ES256" if clean["kty"] == "EC" else "EdDSA"
+    return clean
+
+
+class JWKS(_Strict):
+    keys: list[dict[str, Any]] = Field(min_length=1, max_length=5)
+
+    @field_validator("keys")
+    @classmethod
+    def _public_keys(cls, keys: list[dict]) -> list[dict]:
+        return [check_public_jwk(k) for k in keys]
+
+
+class Onboard(_Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal[INSTITUTION_KINDS]  # type: ignore[valid-type]
+    roles: list[Literal[PARTICIPANT_ROLES]] = Field(min_length=1, max_length=6)  # type: ignore[valid-type]
+    jwks: JWKS
+    endpoints: dict[Slug, HttpUrl] = Field(default_factory=dict, max_length=20)
+
+
+class ChangeStatus(_Strict):
+    participant_id: Slug
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class KeyRegister(_Strict):
+    participant_id: Slug
+    jwk: dict[str, Any]
+
+    @field_validator("jwk")
+    @classmethod
+    def _public_key(cls, jwk: dict) -> dict:
+        return check_public_jwk(jwk)
+
+
+class KeyRevoke(_Strict):
+    participant_id: Slug
+    kid: str = Field(min_length=1, max_length=128)
+
+
+class Grant(_Strict):
+    participant_id: Slug
+    action: Literal[DATA_ACTIONS]  # type: ignore[valid-type]
+    category: Slug
+    owner_id: Slug
+    purpose: str = Field(min_length=1, max_length=500)
+
+
+class GrantRevoke(_Strict):
+    grant_id: str = Field(min_length=1, max_length=36)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PolicyChange(_Strict):
+    policies: str = Field(min_length=1, max_length=200_000)
+    summary: str = Field(min_length=1, max_length=1000)
+
+
+class RulesChange(_Strict):
+    rules: dict[str, Any]
+    summary: str = Field(min_length=1, max_length=1000)
+
+
+PAYLOADS: dict[str, type[_Strict]] = {
+    "participant.onboard": Onboard,
+    "participant.suspend": ChangeStatus,
+    "participant.reactivate": ChangeStatus,
+    "participant.key.register": KeyRegister,
+    "participant.key.revoke": KeyRevoke,
+    "access.grant": Grant,
+    "access.revoke": GrantRevoke,
+    "policy.change": PolicyChange,
+    "rules.change": RulesChange,
+}
+
+
+class ProposalIn(_Strict):
+    kind: Literal[tuple(PAYLOADS)]  # type: ignore[valid-type]
+    payload: dict[str, Any]
+
+
+class ApprovalIn(_Strict):
+    jws: str = Field(min_length=10, max_length=20_000, description="Compact JWS signed by the approver's key.")
+
+
+class DecisionIn(_Strict):
+    action: str = Field(min_length=1, max_length=100)
+    resource_type: Literal["Platform", "DataCategory"] = "Platform"
+    resource_id: str = Field(default="dpistack", min_length=1, max_length=200)

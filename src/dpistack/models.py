@@ -1,0 +1,4 @@
+"""Imports every block's tables so that Alembic sees one metadata."""
+
+from dpistack.governance import models as governance_models  # noqa: F401
+from dpistack.transparency import models as transparency_models  # noqa: F401

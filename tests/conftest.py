@@ -1,0 +1,93 @@
+"""Shared fixtures. Storage tests run on SQLite and on PostgreSQL.
+
+PostgreSQL (127.0.0.1:5432, user postgres, trust auth) is on every CI machine: with CI=true an
+unreachable server fails the PostgreSQL tests; elsewhere they skip, saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from dpistack.app import create_app
+from dpistack.core.config import Settings
+from dpistack.core.platform import Platform
+
+PG_URL = os.environ.get("DPI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL at {PG_URL} is unreachable: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+
+
+_PG_PROBLEM: str | None = None
+_PG_CHECKED = False
+
+
+def require_postgres() -> None:
+    global _PG_PROBLEM, _PG_CHECKED
+    if not _PG_CHECKED:
+        _PG_PROBLEM, _PG_CHECKED = _pg_reachable(), True
+    if _PG_PROBLEM:
+        if os.environ.get("CI") == "true":
+            pytest.fail(_PG_PROBLEM + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(_PG_PROBLEM)
+
+
+@pytest.fixture
+def pg_engine():
+    """An engine on a fresh, private PostgreSQL schema, dropped after the test."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=5)
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def open_platform(tmp_path: Path, backend: str, request) -> Platform:
+    settings = Settings(data_dir=tmp_path / "data", public_url="http://testserver")
+    if backend == "postgres":
+        engine = request.getfixturevalue("pg_engine")
+        settings = Settings(data_dir=tmp_path / "data", public_url="http://testserver", database_url=PG_URL)
+        return Platform.open(settings, engine=engine)
+    return Platform.open(settings)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def platform(request, tmp_path) -> Platform:
+    """An initialised-on-disk platform (keys, migrated schema) on each storage backend."""
+    p = open_platform(tmp_path, request.param, request)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def sqlite_platform(request, tmp_path) -> Platform:
+    p = open_platform(tmp_path, "sqlite", request)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def client(platform):
+    """An HTTP client speaking to the app in-process (no sockets)."""
+    with TestClient(create_app(platform), base_url="http://testserver", raise_server_exceptions=False) as c:
+        yield c
