@@ -11,6 +11,7 @@ from dpistack.core.http import BodyLimit, Metrics
 from dpistack.core.platform import Platform
 from dpistack.governance import api as governance_api
 from dpistack.governance import oauth
+from dpistack.transparency import api as transparency_api
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -28,4 +29,5 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(core_api.router)
     app.include_router(oauth.router)
     app.include_router(governance_api.router)
+    app.include_router(transparency_api.router)
     return app

@@ -81,6 +81,23 @@ def demo(keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo
     raise typer.Exit(run_demo(console, keep))
 
 
+@app.command()
+def check(data_dir: Optional[Path] = DataDir) -> None:
+    """Run the invariant checks of governance and the transparency log; non-zero exit on any problem."""
+    from dpistack.governance import service as governance
+    from dpistack.transparency import service as tlog
+
+    platform = open_initialised(data_dir)
+    with platform.db.uow() as session:
+        problems = governance.check(session)
+    problems += tlog.check(platform)
+    for problem in problems:
+        console.print(f"[bold red]PROBLEM[/] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    console.print("[green]governance and transparency log: all invariants hold[/]")
+
+
 @keys_app.command("list")
 def keys_list(data_dir: Optional[Path] = DataDir) -> None:
     """List the platform's keys."""
@@ -135,6 +152,15 @@ def participants_token(
     typer.echo(token["access_token"])
 
 
+def _mount_block_clis() -> None:
+    from dpistack.bench import cli as bench_cli
+    from dpistack.transparency import cli as transparency_cli
+
+    app.add_typer(transparency_cli.app, name="transparency")
+    bench_cli.register(bench_app)
+
+
+_mount_block_clis()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

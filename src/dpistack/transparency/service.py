@@ -9,23 +9,60 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from typing import Any, Iterable
 
 import rfc8785
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from dpistack.core.errors import Problem
+from dpistack.core.platform import Platform
 from dpistack.core.timeutil import iso, utcnow
+from dpistack.transparency import note
+from dpistack.transparency.merkle import MerkleTree, hash_leaf
 from dpistack.transparency.models import LogEntry, LogHead
 
+SYNC_BATCH = 50_000
 
-def leaf_hash(entry_bytes: bytes) -> bytes:
-    """RFC 9162 §2.1.1: SHA-256(0x00 || entry)."""
-    return hashlib.sha256(b"\x00" + entry_bytes).digest()
+
+class OutOfRange(Problem):
+    status = 400
+    title = "Out of range"
+
+
+leaf_hash = hash_leaf  # RFC 9162 §2.1.1: SHA-256(0x00 || entry)
+
+
+_canonical_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def _plain(value: Any) -> bool:
+    """True when ``json`` and RFC 8785 serialise ``value`` identically: ASCII keys (so both
+    sort orders agree), no floats (number formatting differs), safe integers, strings without
+    lone surrogates."""
+    if isinstance(value, str):
+        return value.isascii() or not any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return -(2**53) < value < 2**53
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False
 
 
 def encode_entry(entry: dict[str, Any]) -> bytes:
-    """The exact bytes that are hashed and served: RFC 8785 canonical JSON."""
+    """The exact bytes that are hashed and served: RFC 8785 canonical JSON.
+
+    The standard library's encoder is three times faster than ``rfc8785`` and gives the same
+    bytes for plain entries (a test checks this against ``rfc8785``); anything else takes the
+    general path.
+    """
+    if _plain(entry):
+        return _canonical_dumps(entry).encode()
     return rfc8785.dumps(entry)
 
 
@@ -93,3 +130,103 @@ def access_entry(
     if legal_basis:
         entry["legal_basis"] = legal_basis
     return entry
+
+
+# -- reading: the per-process tree, checkpoints, proofs -----------------------------------------
+def tree(platform: Platform, at_least: int | None = None) -> MerkleTree:
+    """This process's tree, brought up to date with every committed entry.
+
+    Entries are immutable and committed in index order (appends take turns on the head row),
+    so the cache only ever grows by reading rows past its size. With ``at_least``, a cache
+    that already holds that many entries is used as it is, without asking the database.
+    """
+    cached: MerkleTree = platform.extras.setdefault("tlog_tree", MerkleTree())
+    if at_least is not None and cached.size >= at_least:
+        return cached
+    with cached.lock:
+        with platform.db.engine.connect() as session:
+            while True:
+                rows = session.execute(
+                    select(LogEntry.idx, LogEntry.leaf_hash)
+                    .where(LogEntry.idx >= cached.size)
+                    .order_by(LogEntry.idx)
+                    .limit(SYNC_BATCH)
+                ).all()
+                expected = cached.size
+                dense = []
+                for idx, h in rows:
+                    if idx != expected:
+                        break  # a later index without its predecessor: not ours to see yet
+                    dense.append(h)
+                    expected += 1
+                cached.extend(dense)
+                if len(rows) < SYNC_BATCH or len(dense) < len(rows):
+                    break
+    return cached
+
+
+def signed_checkpoint(platform: Platform) -> str:
+    t = tree(platform)
+    size = t.size
+    return note.sign_checkpoint(platform.settings.log_origin, size, t.root(size), platform.keys.log_private_key())
+
+
+def verifier_key(platform: Platform) -> str:
+    return note.verifier_key(platform.settings.log_origin, platform.keys.log_private_key().public_key())
+
+
+def get_entry(platform: Platform, index: int) -> bytes | None:
+    with platform.db.uow() as session:
+        return session.scalar(select(LogEntry.entry).where(LogEntry.idx == index))
+
+
+def inclusion_proof(platform: Platform, index: int, tree_size: int) -> list[bytes]:
+    t = tree(platform, at_least=tree_size)
+    if tree_size > t.size:
+        raise OutOfRange(f"tree_size {tree_size} is beyond the log's size {t.size}")
+    if index >= tree_size:
+        raise OutOfRange(f"index {index} is not below tree_size {tree_size}")
+    return t.inclusion_proof(index, tree_size)
+
+
+def consistency_proof(platform: Platform, first: int, second: int) -> list[bytes]:
+    t = tree(platform, at_least=second)
+    if second > t.size:
+        raise OutOfRange(f"second {second} is beyond the log's size {t.size}")
+    if not 0 < first <= second:
+        raise OutOfRange("need 0 < first <= second (RFC 9162 defines no proof from the empty tree)")
+    return t.consistency_proof(first, second)
+
+
+def check(platform: Platform) -> list[str]:
+    """Log invariants; an empty list means all hold: dense indexes from 0, each leaf hash is
+    the hash of its entry bytes, the head counts the rows, and this process's tree agrees."""
+    problems: list[str] = []
+    expected = 0
+    with platform.db.uow() as session:
+        head = session.scalar(select(LogHead.size).where(LogHead.id == 1))
+        while True:
+            rows = session.execute(
+                select(LogEntry.idx, LogEntry.leaf_hash, LogEntry.entry)
+                .where(LogEntry.idx >= expected)
+                .order_by(LogEntry.idx)
+                .limit(SYNC_BATCH)
+            ).all()
+            for idx, stored, entry in rows:
+                if idx != expected:
+                    problems.append(f"entry {expected} is missing")
+                    expected = idx
+                if leaf_hash(entry) != stored:
+                    problems.append(f"entry {idx}: leaf hash does not match the entry bytes")
+                expected += 1
+            if len(rows) < SYNC_BATCH:
+                break
+    if head != expected:
+        problems.append(f"head says {head} entries, the table holds {expected}")
+    cached = platform.extras.get("tlog_tree")
+    if cached is not None:
+        with platform.db.uow() as session:
+            for idx, stored in session.execute(select(LogEntry.idx, LogEntry.leaf_hash).where(LogEntry.idx < cached.size)):
+                if cached.leaf(idx) != stored:
+                    problems.append(f"entry {idx}: differs from what this process saw before (rewritten?)")
+    return problems

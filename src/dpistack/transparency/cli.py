@@ -1,0 +1,110 @@
+"""`dpi transparency …`: save a checkpoint, and verify that the log only grew since."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Optional
+
+import httpx
+import typer
+from rich.console import Console
+
+from dpistack.transparency import merkle, note
+
+app = typer.Typer(help="The transparency log: checkpoints and verification.", no_args_is_help=True)
+console = Console()
+
+
+class _Source:
+    """The log, over HTTP (--url) or from a local instance (--data-dir)."""
+
+    def __init__(self, url: Optional[str], data_dir: Optional[Path]):
+        self.http = httpx.Client(base_url=url, timeout=30) if url else None
+        self.platform = None
+        if not url:
+            from dpistack.core.config import Settings
+            from dpistack.core.platform import Platform
+
+            self.platform = Platform.open(Settings(data_dir=data_dir) if data_dir else Settings())
+
+    def checkpoint(self) -> str:
+        if self.http:
+            return self._get("/transparency/v1/checkpoint").text
+        from dpistack.transparency import service
+
+        return service.signed_checkpoint(self.platform)
+
+    def verifier_key(self) -> str:
+        if self.http:
+            return self._get("/transparency/v1/verifier-key").text.strip()
+        from dpistack.transparency import service
+
+        return service.verifier_key(self.platform)
+
+    def consistency(self, first: int, second: int) -> list[bytes]:
+        if self.http:
+            body = self._get("/transparency/v1/proof/consistency", params={"first": first, "second": second}).json()
+            return [base64.b64decode(h) for h in body["hashes"]]
+        from dpistack.transparency import service
+
+        return service.consistency_proof(self.platform, first, second)
+
+    def _get(self, path: str, **kw) -> httpx.Response:
+        response = self.http.get(path, **kw)
+        response.raise_for_status()
+        return response
+
+
+URL = typer.Option(None, "--url", help="Base URL of a running instance.")
+DATA_DIR = typer.Option(None, "--data-dir", help="A local instance (default ./var or $DPI_DATA_DIR).")
+
+
+@app.command()
+def checkpoint(url: Optional[str] = URL, data_dir: Optional[Path] = DATA_DIR,
+               out: Optional[Path] = typer.Option(None, "--out", help="Save it to this file.")) -> None:
+    """Print (or save) the current signed checkpoint."""
+    text = _Source(url, data_dir).checkpoint()
+    if out:
+        out.write_text(text)
+        console.print(f"checkpoint saved to {out}")
+    else:
+        typer.echo(text, nl=False)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]LOG VERIFICATION FAILED:[/] {message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    saved: Path = typer.Option(..., "--from", exists=True, dir_okay=False, help="A checkpoint saved earlier."),
+    url: Optional[str] = URL,
+    data_dir: Optional[Path] = DATA_DIR,
+) -> None:
+    """Check that the current log extends the saved checkpoint (RFC 9162 consistency proof)."""
+    source = _Source(url, data_dir)
+    key = source.verifier_key()
+    old_text, new_text = saved.read_text(), source.checkpoint()
+    try:
+        note.verify_note(old_text, key)
+        note.verify_note(new_text, key)
+        old, new = note.parse_checkpoint(old_text), note.parse_checkpoint(new_text)
+    except note.NoteError as exc:
+        _fail(str(exc))
+    if old.origin != new.origin:
+        _fail(f"the saved checkpoint is of another log ({old.origin}, not {new.origin})")
+    if new.size < old.size:
+        _fail(f"the log shrank from {old.size} to {new.size} entries")
+    if new.size == old.size:
+        if new.root != old.root:
+            _fail(f"same size {new.size} but a different root: the log was rewritten")
+    else:
+        try:
+            proof = source.consistency(old.size, new.size)
+        except Exception as exc:  # noqa: BLE001 - any failure to get a proof is a failure to verify
+            _fail(f"no consistency proof from {old.size} to {new.size}: {exc}")
+        if not merkle.verify_consistency(old.size, new.size, old.root, new.root, proof):
+            _fail(f"the log at {new.size} entries does not extend the saved one at {old.size}: it was rewritten")
+    console.print(f"[bold green]OK[/] {new.origin}: {old.size} → {new.size} entries, append-only, signatures valid")
