@@ -186,3 +186,65 @@ def test_governance_check_holds_and_catches_tampering(actors, platform):
     with platform.db.uow() as s:
         problems = service.check(s)
     assert any("without quorum" in p for p in problems)
+
+
+def test_keys_are_registered_and_revoked_only_through_governance(actors, client):
+    bank = actors.onboard("key-bank", "bank", ["fsp"], ["central-bank"])
+    new_key = credentials.new_key()
+    operator = actors("digital-agency")
+    proposal = operator.propose("participant.key.register",
+                                {"participant_id": "key-bank", "jwk": credentials.public_jwk(new_key)}).json()
+    assert proposal["required"] == ["role:platform-operator"]
+    with_new_key = actors("key-bank", new_key)
+    assert with_new_key.request_token().status_code == 401  # not yet registered
+    assert operator.decide(proposal).json()["status"] == "enacted"
+    assert with_new_key.request_token().status_code == 200
+
+    revoke = operator.propose("participant.key.revoke", {"participant_id": "key-bank", "kid": bank.key.kid}).json()
+    assert operator.decide(revoke).json()["status"] == "enacted"
+    assert actors("key-bank").request_token().status_code == 401  # the old key no longer authenticates
+    assert with_new_key.request_token().status_code == 200
+
+
+def test_grants_can_be_revoked_and_participants_reactivated(actors):
+    owner = actors.onboard("land-registry", "registry", ["data-provider"], ["digital-agency"])
+    reader = actors.onboard("tax-office", "agency", ["data-consumer"], ["digital-agency"])
+
+    def decision():
+        return reader.post("/governance/v1/decisions", json={
+            "action": "data:read", "resource_type": "DataCategory", "resource_id": "parcels@land-registry"}).json()
+
+    grant = reader.propose("access.grant", {"participant_id": "tax-office", "action": "data:read",
+                                            "category": "parcels", "owner_id": "land-registry",
+                                            "purpose": "property tax"}).json()
+    assert grant["required"] == ["participant:land-registry"]  # not a sensitive category: the owner decides
+    assert owner.decide(grant).json()["status"] == "enacted"
+    assert decision()["decision"] == "allow"
+    grant_id = reader.get("/governance/v1/grants", params={"participant_id": "tax-office"}).json()[0]["id"]
+    revoke = reader.propose("access.revoke", {"grant_id": grant_id, "reason": "purpose ended"}).json()
+    assert actors("data-protection-authority").decide(revoke).json()["status"] == "enacted"
+    assert decision()["decision"] == "deny"
+
+    operator = actors("digital-agency")
+    suspend = operator.propose("participant.suspend", {"participant_id": "tax-office", "reason": "audit"}).json()
+    operator.decide(suspend)
+    again = operator.propose("participant.reactivate", {"participant_id": "tax-office", "reason": "audit passed"})
+    assert operator.decide(again.json()).json()["status"] == "enacted"
+    assert actors("tax-office").request_token().status_code == 200
+
+
+def test_rules_change_needs_every_authority(actors, client):
+    operator = actors("digital-agency")
+    rules = operator.get("/governance/v1/rules").json()
+    new_rules = dict(rules["rules"])
+    new_rules["participant.key.register"] = {"default": ["role:platform-operator", "role:identity-authority"]}
+    proposal = operator.propose("rules.change", {"rules": new_rules, "summary": "two eyes on keys"}).json()
+    assert len(proposal["required"]) == 4
+    for authority in ("digital-agency", "identity-authority", "central-bank"):
+        assert actors(authority).decide(proposal).json()["status"] == "open"
+    assert actors("data-protection-authority").decide(proposal).json()["status"] == "enacted"
+    assert operator.get("/governance/v1/rules").json()["version"] == rules["version"] + 1
+    key = credentials.new_key()
+    later = operator.propose("participant.key.register",
+                             {"participant_id": "central-bank", "jwk": credentials.public_jwk(key)}).json()
+    assert later["required"] == ["role:identity-authority", "role:platform-operator"]
