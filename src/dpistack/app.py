@@ -11,6 +11,7 @@ from dpistack.core.http import BodyLimit, Metrics
 from dpistack.core.platform import Platform
 from dpistack.governance import api as governance_api
 from dpistack.governance import oauth
+from dpistack.identity import api as identity_api
 from dpistack.transparency import api as transparency_api
 
 
@@ -30,4 +31,5 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(governance_api.router)
     app.include_router(transparency_api.router)
+    app.include_router(identity_api.router)
     return app

@@ -154,7 +154,33 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         expect(r["status"] == "enacted" and may_read_health() == "allow", "full quorum grants the right")
         console.print(f"The ministry approves too: proposal {r['status']}, Cedar decides [green]{may_read_health()}[/].")
 
-        _step(console, "5. Anyone can audit the log")
+        _step(console, "5. A person enrols and gets a national ID number")
+        registry_key = credentials.new_key()
+        p = agency.propose("participant.onboard", onboarding_payload(
+            "civil-registry", "Civil Registration Office", "registry", ["registration"], registry_key)).json()
+        expect(p["required"] == ["role:identity-authority"], "registration offices are vouched for by the ID authority")
+        expect(id_authority.decide(p).json()["status"] == "enacted", "the civil registry is onboarded")
+        console.print("The Civil Registration Office joins, approved by the identity authority.")
+        registry = actor("civil-registry", registry_key)
+        amina = {
+            "names": [{"language": "en", "given": "Amina", "family": "Hassan"},
+                      {"language": "ar", "given": "أمينة", "family": "حسن"}],
+            "birth_date": "1990-04-12", "sex": "female", "birth_place": "Mombasa",
+            "address": "12 Harbour Road, Mombasa", "phone": "+254700000001",
+        }
+        r = registry.post("/identity/v1/enrolments", json=amina)
+        expect(r.status_code == 202 and r.json()["status"] == "issued", f"Amina is enrolled ({r.text})")
+        uin = r.json()["uin"]
+        console.print(f"Amina Hassan (أمينة حسن) is enrolled: UIN [bold]{uin}[/] "
+                      "(random, Verhoeff check digit, MOSIP number rules). Her data is encrypted per field.")
+        variant = {**amina, "names": [{"language": "en", "given": "Aminah", "family": "Hasan"}],
+                   "address": "PO Box 1, Mombasa", "phone": None}
+        r = registry.post("/identity/v1/enrolments", json=variant).json()
+        expect(r["status"] == "duplicate" and r["duplicate_of"] == uin, "the spelling variant is caught")
+        console.print(f"Someone enrols 'Aminah Hasan', same birth date and place: [red]{r['status']}[/] "
+                      f"of {r['duplicate_of']} — no second identity.")
+
+        _step(console, "6. Anyone can audit the log")
         checkpoint = http.get("/transparency/v1/checkpoint").text
         vkey = http.get("/transparency/v1/verifier-key").text.strip()
         console.print("The signed checkpoint (a C2SP signed note), as any auditor fetches it:")
@@ -174,7 +200,7 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         console.print(f"Entry {index} ({entry['entry']['type']}, proposal {entry['entry'].get('proposal_id', '')[:8]}…) "
                       f"is in the tree: inclusion proof of {len(hashes)} hashes [green]verified[/].")
 
-    _step(console, "6. Invariant checks")
+    _step(console, "7. Invariant checks")
     with platform.db.uow() as s:
         governance_problems = governance.check(s)
     log_problems = tlog.check(platform)

@@ -2,3 +2,4 @@
 
 from dpistack.governance import models as governance_models  # noqa: F401
 from dpistack.transparency import models as transparency_models  # noqa: F401
+from dpistack.identity import models as identity_models  # noqa: F401,E402

@@ -158,3 +158,14 @@ def test_bench_smoke_prints_json_figures_on_the_last_line():
     assert figures["bench"] == "transparency" and figures["entries"] >= 300
     for key in ("appends_per_s", "inclusion_proof_ms_p50", "inclusion_proof_ms_p99", "consistency_proof_ms_p50"):
         assert figures[key] > 0, key
+
+
+def test_bench_keeps_a_given_data_dir_and_never_writes_into_a_non_empty_log(tmp_path):
+    args = ["bench", "transparency", "--entries", "40", "--batch", "10", "--proofs", "5", "--json",
+            "--data-dir", str(tmp_path / "bench")]
+    runner = CliRunner()
+    first = runner.invoke(dpi, args, env={"DPI_DATABASE_URL": None})
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "bench" / "dpi.sqlite3").exists()
+    again = runner.invoke(dpi, args, env={"DPI_DATABASE_URL": None})
+    assert again.exit_code == 2 and "refusing" in again.output

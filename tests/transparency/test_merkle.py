@@ -96,3 +96,30 @@ def test_pymerkle_agrees_on_roots_and_inclusion_proofs():
         pymerkle.verify_inclusion(hash_leaf(LEAVES[index]), ours.root(45), proof)
     # Its consistency proofs use another layout; check that it accepts our roots.
     pymerkle.verify_consistency(ours.root(20), ours.root(45), reference.prove_consistency(20, 45))
+
+
+def test_readers_during_an_extend_see_the_previous_complete_tree():
+    # The server extends the tree while other threads sign checkpoints and serve proofs: a
+    # reader must never see a size whose parent nodes are not computed yet.
+    tree = grown(5)
+    before = tree.root()
+    seen = []
+
+    def leaves():
+        for entry in LEAVES[5:40]:
+            seen.append((tree.size, tree.root(tree.size)))
+            yield hash_leaf(entry)
+
+    tree.extend(leaves())
+    assert seen and all(s == (5, before) for s in seen)
+    assert tree.size == 40 and tree.root() == naive.mth(LEAVES[:40])
+
+
+def test_a_hash_of_the_wrong_length_is_refused_and_changes_nothing():
+    tree = grown(9)
+    root = tree.root()
+    with pytest.raises(ValueError):
+        tree.extend([hash_leaf(b"fine"), b"short"])
+    assert tree.size == 9 and tree.root() == root
+    tree.extend([hash_leaf(LEAVES[9])])
+    assert tree.root() == naive.mth(LEAVES[:10])

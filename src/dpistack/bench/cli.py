@@ -6,6 +6,7 @@ import typer
 
 
 def register(bench_app: typer.Typer) -> None:
-    from dpistack.bench import transparency
+    from dpistack.bench import identity, transparency
 
     bench_app.command("transparency")(transparency.command)
+    bench_app.command("identity")(identity.command)

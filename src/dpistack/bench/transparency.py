@@ -49,23 +49,33 @@ def command(
     entries: int = typer.Option(1_000_000, "--entries", min=10, help="How many entries to append."),
     batch: int = typer.Option(1000, "--batch", min=1, help="Entries per transaction."),
     proofs: int = typer.Option(1000, "--proofs", min=1, help="Random inclusion proofs to time."),
-    database_url: Optional[str] = typer.Option(None, "--database-url", help="Default: SQLite in a temporary dir."),
+    database_url: Optional[str] = typer.Option(
+        None, "--database-url", envvar="DPI_DATABASE_URL", help="Default: SQLite in the data directory."
+    ),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", file_okay=False, help="Keep the instance here (default: a temporary dir, deleted after)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the figures as JSON on the last line."),
 ) -> None:
     """Append entries in batches, then time inclusion and consistency proofs."""
     console = Console(stderr=json_out)
-    workdir = Path(tempfile.mkdtemp(prefix="dpi-bench-"))
+    workdir = data_dir or Path(tempfile.mkdtemp(prefix="dpi-bench-"))
     platform = Platform.open(Settings(data_dir=workdir, database_url=database_url))
     try:
+        # Bench entries can never be removed from a log: only ever write them into an empty one.
+        if (size := tlog.tree(platform).size) != 0:
+            console.print(f"[bold red]refusing to bench:[/] that database's log already holds {size} entries; "
+                          "the benchmark needs an empty one")
+            raise typer.Exit(2)
         figures = _run(platform, console, entries, batch, proofs)
     finally:
         platform.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if data_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     emit(console, "dpi bench transparency", figures, json_out)
 
 
 def _run(platform: Platform, console: Console, entries: int, batch: int, proofs: int) -> dict:
-    start_size = tlog.tree(platform).size
     when = iso(utcnow())
     started = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
@@ -114,7 +124,7 @@ def _run(platform: Platform, console: Console, entries: int, batch: int, proofs:
     return {
         "bench": "transparency",
         "backend": platform.db.engine.dialect.name,
-        "entries": size - start_size,
+        "entries": size,
         "batch": batch,
         "appends_per_s": round(entries / append_seconds, 1),
         "single_entry_tx_per_s": round(singles / single_seconds, 1),

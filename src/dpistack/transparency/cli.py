@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import httpx
 import typer
@@ -20,6 +20,8 @@ class _Source:
     """The log, over HTTP (--url) or from a local instance (--data-dir)."""
 
     def __init__(self, url: Optional[str], data_dir: Optional[Path]):
+        if url and data_dir:
+            raise typer.BadParameter("give --url or --data-dir, not both")
         self.http = httpx.Client(base_url=url, timeout=30) if url else None
         self.platform = None
         if not url:
@@ -57,14 +59,18 @@ class _Source:
 
 
 URL = typer.Option(None, "--url", help="Base URL of a running instance.")
-DATA_DIR = typer.Option(None, "--data-dir", help="A local instance (default ./var or $DPI_DATA_DIR).")
+DATA_DIR = typer.Option(None, "--data-dir", exists=True, file_okay=False,
+                        help="A local instance (default ./var or $DPI_DATA_DIR).")
 
 
 @app.command()
 def checkpoint(url: Optional[str] = URL, data_dir: Optional[Path] = DATA_DIR,
                out: Optional[Path] = typer.Option(None, "--out", help="Save it to this file.")) -> None:
     """Print (or save) the current signed checkpoint."""
-    text = _Source(url, data_dir).checkpoint()
+    try:
+        text = _Source(url, data_dir).checkpoint()
+    except httpx.HTTPError as exc:
+        _fail(f"cannot fetch the checkpoint: {exc}", "CHECKPOINT FAILED")
     if out:
         out.write_text(text)
         console.print(f"checkpoint saved to {out}")
@@ -72,8 +78,8 @@ def checkpoint(url: Optional[str] = URL, data_dir: Optional[Path] = DATA_DIR,
         typer.echo(text, nl=False)
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]LOG VERIFICATION FAILED:[/] {message}")
+def _fail(message: str, what: str = "LOG VERIFICATION FAILED") -> NoReturn:
+    console.print(f"[bold red]{what}:[/] {message}")
     raise typer.Exit(1)
 
 
@@ -84,9 +90,15 @@ def verify(
     data_dir: Optional[Path] = DATA_DIR,
 ) -> None:
     """Check that the current log extends the saved checkpoint (RFC 9162 consistency proof)."""
+    try:
+        old_text = saved.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read the saved checkpoint {saved}: {exc}")
     source = _Source(url, data_dir)
-    key = source.verifier_key()
-    old_text, new_text = saved.read_text(), source.checkpoint()
+    try:
+        key, new_text = source.verifier_key(), source.checkpoint()
+    except httpx.HTTPError as exc:
+        _fail(f"cannot fetch the log's checkpoint and key: {exc}")
     try:
         note.verify_note(old_text, key)
         note.verify_note(new_text, key)
@@ -100,6 +112,10 @@ def verify(
     if new.size == old.size:
         if new.root != old.root:
             _fail(f"same size {new.size} but a different root: the log was rewritten")
+    elif old.size == 0:
+        # Every log extends the empty one; RFC 9162 defines no proof from size 0.
+        if old.root != merkle.EMPTY_ROOT:
+            _fail("the saved checkpoint says 0 entries but its root is not the empty tree's")
     else:
         try:
             proof = source.consistency(old.size, new.size)

@@ -34,20 +34,29 @@ def largest_power_of_two_below(n: int) -> int:
 
 
 class MerkleTree:
-    """Hashes of all complete subtrees, grown by :meth:`extend`. Thread-safe for one writer."""
+    """Hashes of all complete subtrees, grown by :meth:`extend`.
+
+    One writer at a time (hold :attr:`lock`); readers need no lock: :attr:`size` only moves
+    once every node of the grown tree exists, so a concurrent reader sees the old tree or the
+    new one, never leaves without their parents.
+    """
 
     def __init__(self) -> None:
         self.levels: list[bytearray] = [bytearray()]
         self.lock = threading.Lock()
+        self._size = 0
 
     @property
     def size(self) -> int:
-        return len(self.levels[0]) // HASH_SIZE
+        return self._size
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Append leaf hashes in order and compute every parent they complete."""
+        hashes = list(leaf_hashes)
+        if any(len(h) != HASH_SIZE for h in hashes):  # one short hash would misalign every later node
+            raise ValueError(f"every leaf hash must be {HASH_SIZE} bytes")
         level0 = self.levels[0]
-        for h in leaf_hashes:
-            level0 += h
+        level0 += b"".join(hashes)
         # Complete every parent whose two children now exist, level by level.
         level = 0
         while True:
@@ -62,6 +71,7 @@ class MerkleTree:
                 start = 2 * i * HASH_SIZE
                 above += hashlib.sha256(b"\x01" + below[start : start + 2 * HASH_SIZE]).digest()
             level += 1
+        self._size = len(level0) // HASH_SIZE  # publish only now that every parent exists
 
     def node(self, level: int, index: int) -> bytes:
         start = index * HASH_SIZE

@@ -39,6 +39,7 @@ def _raw_public(public_key: ed25519.Ed25519PublicKey) -> bytes:
 
 
 def key_hash(name: str, raw_public: bytes) -> bytes:
+    """The 4-byte key hash that ties a signature line to a verifier key."""
     return hashlib.sha256(name.encode() + b"\n" + ED25519 + raw_public).digest()[:4]
 
 
@@ -48,6 +49,7 @@ def _check_name(name: str) -> None:
 
 
 def verifier_key(name: str, public_key: ed25519.Ed25519PublicKey) -> str:
+    """``<name>+<8 hex key hash>+<base64(0x01 || public key)>``."""
     _check_name(name)
     raw = _raw_public(public_key)
     return f"{name}+{key_hash(name, raw).hex()}+{base64.b64encode(ED25519 + raw).decode()}"
@@ -67,6 +69,7 @@ def sign_checkpoint(origin: str, size: int, root: bytes, private_key: ed25519.Ed
 
 
 def parse_verifier_key(text: str) -> tuple[str, bytes, ed25519.Ed25519PublicKey]:
+    """Name, key hash and public key of a verifier key, after checking that they agree."""
     parts = text.strip().split("+", 2)  # base64 may contain "+"
     if len(parts) != 3:
         raise NoteError("a verifier key is <name>+<hash>+<key>")
@@ -123,7 +126,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(lines) < 3:
         raise NoteError("a checkpoint body has origin, size and root lines")
     origin, size_text, root_b64 = lines[:3]
-    if not size_text.isdigit() or (len(size_text) > 1 and size_text[0] == "0"):
+    if not (size_text.isascii() and size_text.isdigit()) or (len(size_text) > 1 and size_text[0] == "0"):
         raise NoteError("the tree size is not a decimal number")
     try:
         root = base64.b64decode(root_b64, validate=True)

@@ -1,0 +1,57 @@
+"""Identity API (``/identity/v1``): enrolment and the deduplication review queue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+
+from dpistack.core.auth import Caller
+from dpistack.core.http import get_platform
+from dpistack.core.platform import Platform
+from dpistack.governance.policy import authorize, require
+from dpistack.identity import service
+from dpistack.identity.schemas import EnrolmentIn, EnrolmentOut, ReviewDecision, ReviewItem
+
+router = APIRouter(prefix="/identity/v1", tags=["identity"])
+PROBLEM = {"content": {"application/problem+json": {}}}
+ERRORS = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM}
+EnrolmentId = Path(min_length=1, max_length=36)
+
+
+@router.post("/enrolments", status_code=202, response_model=EnrolmentOut, responses=ERRORS,
+             summary="Enrol a person: deduplicate, then issue a UIN, refuse a duplicate, or queue for review")
+def enrol(body: EnrolmentIn, caller: Caller = Depends(require("identity:enrol")),
+          platform: Platform = Depends(get_platform)) -> JSONResponse:
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        enrolment = service.enrol(session, ctx, caller.participant_id, body)
+        view = service.enrolment_view(enrolment)
+    return JSONResponse(view, status_code=202)
+
+
+@router.get("/enrolments/{enrolment_id}", response_model=EnrolmentOut, responses=ERRORS,
+            summary="Status of an enrolment (and its UIN once issued)")
+def get_enrolment(enrolment_id: str = EnrolmentId, caller: Caller = Depends(require("identity:enrol")),
+                  platform: Platform = Depends(get_platform)) -> dict:
+    with platform.db.uow() as session:
+        operator = authorize(session, caller.participant_id, "identity:review").allowed
+        return service.enrolment_view(service.get_enrolment(session, enrolment_id, caller.participant_id, operator))
+
+
+@router.get("/reviews", response_model=list[ReviewItem], responses=ERRORS,
+            summary="Enrolments waiting for an operator: possible duplicates")
+def reviews(limit: int = Query(100, ge=1, le=1000), caller: Caller = Depends(require("identity:review")),
+            platform: Platform = Depends(get_platform)) -> list[dict]:
+    with platform.db.uow() as session:
+        return [service.review_view(e) for e in service.review_queue(session, limit)]
+
+
+@router.post("/reviews/{enrolment_id}", response_model=EnrolmentOut, responses=ERRORS,
+             summary="Resolve a review: issue a UIN, mark as duplicate of an existing UIN, or reject")
+def resolve(body: ReviewDecision, enrolment_id: str = EnrolmentId,
+            caller: Caller = Depends(require("identity:review")), platform: Platform = Depends(get_platform)) -> dict:
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        enrolment = service.resolve_review(session, ctx, enrolment_id, caller.participant_id, body.decision,
+                                           body.reason, body.duplicate_of)
+        return service.enrolment_view(enrolment)

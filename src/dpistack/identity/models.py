@@ -1,0 +1,56 @@
+"""Identity tables. Demographics are stored sealed: a JSON object of per-field AES-GCM
+ciphertexts (see ``dpistack.core.crypto``); look-ups go through blind indexes only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dpistack.core.db import Base
+from dpistack.core.timeutil import utcnow
+
+
+class Enrolment(Base):
+    """A registration request. Its status moves pending → issued | duplicate | review | rejected."""
+
+    __tablename__ = "identity_enrolments"
+    __table_args__ = (UniqueConstraint("submitted_by", "request_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    submitted_by: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the client's idempotency key
+    request_digest: Mapped[str] = mapped_column(String(64))  # keyed hash of the request: same id, same body?
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    demographics: Mapped[dict] = mapped_column(JSON)  # sealed per field
+    uin: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    candidates: Mapped[list] = mapped_column(JSON, default=list)  # [{uin, score}] for the operator
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Person(Base):
+    """An enrolled person, identified by a UIN that is never reused."""
+
+    __tablename__ = "identity_persons"
+
+    uin: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enrolment_id: Mapped[str] = mapped_column(ForeignKey("identity_enrolments.id"))
+    demographics: Mapped[dict] = mapped_column(JSON)  # sealed per field
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BlockingKey(Base):
+    """Blind-indexed deduplication blocking keys: who to compare a new enrolment with."""
+
+    __tablename__ = "identity_blocking_keys"
+    __table_args__ = (UniqueConstraint("key", "uin"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(32), index=True)
+    uin: Mapped[str] = mapped_column(ForeignKey("identity_persons.uin"))

@@ -1,0 +1,92 @@
+"""Request and response shapes of the identity API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dpistack.identity.numbers import is_valid_uin
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Name(_Strict):
+    language: str = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", description="BCP 47 tag, e.g. en, ar, ru-Cyrl")
+    given: str = Field(min_length=1, max_length=100)
+    family: str = Field(min_length=1, max_length=100)
+
+
+class Biometric(_Strict):
+    modality: Literal["face", "finger", "iris"]
+    template: str = Field(min_length=4, max_length=65_536, description="base64 of the matcher's template")
+
+    @field_validator("template")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError("template must be base64") from exc
+        return value
+
+
+class EnrolmentIn(_Strict):
+    names: list[Name] = Field(min_length=1, max_length=5)
+    birth_date: date
+    sex: Literal["female", "male", "other"]
+    birth_place: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=500)
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$", max_length=320)
+    parents: list[str] = Field(default_factory=list, max_length=2, description="UINs of the parents")
+    biometrics: list[Biometric] = Field(default_factory=list, max_length=10)
+    request_id: str | None = Field(default=None, min_length=1, max_length=100,
+                                   description="Idempotency key: the same request_id returns the same enrolment")
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible(cls, value: date) -> date:
+        if value > date.today() or value.year < 1880:
+            raise ValueError("birth_date must be in the past and after 1880")
+        return value
+
+    @field_validator("parents")
+    @classmethod
+    def _uins(cls, value: list[str]) -> list[str]:
+        for uin in value:
+            if not is_valid_uin(uin):
+                raise ValueError("each parent must be a valid UIN (format and check digit)")
+        if len(set(value)) != len(value):
+            raise ValueError("the same parent is listed twice")
+        return value
+
+
+class EnrolmentOut(BaseModel):
+    enrolment_id: str
+    status: Literal["pending", "issued", "duplicate", "review", "rejected"]
+    uin: str | None = None
+    duplicate_of: str | None = None
+
+
+class ReviewCandidate(BaseModel):
+    uin: str
+    score: float
+
+
+class ReviewItem(BaseModel):
+    enrolment_id: str
+    submitted_by: str
+    created_at: str
+    candidates: list[ReviewCandidate]
+
+
+class ReviewDecision(_Strict):
+    decision: Literal["issue", "duplicate", "reject"]
+    duplicate_of: str | None = Field(default=None, description="With 'duplicate': the existing UIN")
+    reason: str = Field(min_length=1, max_length=1000)
