@@ -13,6 +13,14 @@ import pytest
 from dpistack.core.server import free_port
 
 
+def cli_token(participant_id: str, data_dir, env) -> str:
+    """An access token from `dpi participants token`, as a developer would get one for curl."""
+    return subprocess.run(
+        [sys.executable, "-m", "dpistack.cli", "participants", "token", participant_id, "--data-dir", str(data_dir)],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture
 def served(tmp_path, request):
     if getattr(request, "param", None) == "demo":
@@ -47,10 +55,7 @@ def served(tmp_path, request):
 
 def test_served_instance_authenticates_participants_and_publishes_its_log(served):
     base, env, tmp_path = served
-    token = subprocess.run(
-        [sys.executable, "-m", "dpistack.cli", "participants", "token", "digital-agency", "--data-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
-    ).stdout.strip().splitlines()[-1]
+    token = cli_token("digital-agency", tmp_path, env)
     with httpx.Client(base_url=base, timeout=10) as http:
         assert http.get("/governance/v1/participants").status_code == 401
         r = http.get("/governance/v1/participants", headers={"Authorization": f"Bearer {token}"})
@@ -64,10 +69,7 @@ def test_served_instance_authenticates_participants_and_publishes_its_log(served
 @pytest.mark.parametrize("served", ["demo"], indirect=True)
 def test_the_kept_demo_instance_can_be_served(served):
     base, env, data_dir = served
-    token = subprocess.run(
-        [sys.executable, "-m", "dpistack.cli", "participants", "token", "first-bank", "--data-dir", str(data_dir)],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
-    ).stdout.strip().splitlines()[-1]
+    token = cli_token("first-bank", data_dir, env)
     with httpx.Client(base_url=base, timeout=10) as http:
         participants = http.get("/governance/v1/participants", headers={"Authorization": f"Bearer {token}"})
         assert participants.status_code == 200
