@@ -54,3 +54,23 @@ class BlockingKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(32), index=True)
     uin: Mapped[str] = mapped_column(ForeignKey("identity_persons.uin"))
+
+
+class OneTimePassword(Base):
+    """An OTP sent for one authentication transaction of one relying party.
+
+    Only a keyed hash of the code is stored; it expires, is single-use, and is burned after a
+    few wrong tries.
+    """
+
+    __tablename__ = "identity_otps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(32), index=True)  # blind index of the UIN
+    partner_id: Mapped[str] = mapped_column(String(64))
+    transaction_id: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
