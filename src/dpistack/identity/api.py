@@ -9,8 +9,16 @@ from dpistack.core.auth import Caller
 from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
 from dpistack.governance.policy import authorize, require
-from dpistack.identity import service
-from dpistack.identity.schemas import EnrolmentIn, EnrolmentOut, ReviewDecision, ReviewItem
+from dpistack.identity import authentication, service
+from dpistack.identity.schemas import (
+    AuthRequest,
+    AuthResult,
+    EnrolmentIn,
+    EnrolmentOut,
+    OtpRequest,
+    ReviewDecision,
+    ReviewItem,
+)
 
 router = APIRouter(prefix="/identity/v1", tags=["identity"])
 PROBLEM = {"content": {"application/problem+json": {}}}
@@ -55,3 +63,23 @@ def resolve(body: ReviewDecision, enrolment_id: str = EnrolmentId,
         enrolment = service.resolve_review(session, ctx, enrolment_id, caller.participant_id, body.decision,
                                            body.reason, body.duplicate_of)
         return service.enrolment_view(enrolment)
+
+
+@router.post("/otp", responses=ERRORS, summary="Send an OTP to the person for one authentication transaction")
+def send_otp(body: OtpRequest, caller: Caller = Depends(require("identity:authenticate")),
+             platform: Platform = Depends(get_platform)) -> dict:
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        authentication.request_otp(session, ctx, caller.participant_id, body)
+    # The same answer whether or not the ID exists: the API must not reveal who is enrolled.
+    return {"transaction_id": body.transaction_id,
+            "status": "an OTP was sent if the ID is registered with the requested channels"}
+
+
+@router.post("/authenticate", response_model=AuthResult, responses=ERRORS,
+             summary="Authenticate a person (OTP, demographic, biometric factors): yes/no and a partner token")
+def authenticate(body: AuthRequest, caller: Caller = Depends(require("identity:authenticate")),
+                 platform: Platform = Depends(get_platform)) -> dict:
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        return authentication.authenticate(session, ctx, caller.participant_id, body)

@@ -74,3 +74,17 @@ class OneTimePassword(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthEvent(Base):
+    """One authentication attempt: the person's authentication history and the lockout counter."""
+
+    __tablename__ = "identity_auth_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(32), index=True)  # blind index of the UIN
+    partner_id: Mapped[str] = mapped_column(String(64))
+    transaction_id: Mapped[str] = mapped_column(String(64))
+    factors: Mapped[list] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(16))  # success | failure | locked
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

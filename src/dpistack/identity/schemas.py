@@ -90,3 +90,36 @@ class ReviewDecision(_Strict):
     decision: Literal["issue", "duplicate", "reject"]
     duplicate_of: str | None = Field(default=None, description="With 'duplicate': the existing UIN")
     reason: str = Field(min_length=1, max_length=1000)
+
+
+IndividualId = Field(pattern=r"^[0-9]{10,16}$", description="The person's UIN")
+TransactionId = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The relying party's transaction id")
+
+
+class OtpRequest(_Strict):
+    individual_id: str = IndividualId
+    individual_id_type: Literal["UIN"] = "UIN"
+    transaction_id: str = TransactionId
+    channels: list[Literal["sms", "email"]] = Field(min_length=1, max_length=2)
+
+
+class DemographicFactor(_Strict):
+    given: str | None = Field(default=None, min_length=1, max_length=100)
+    family: str | None = Field(default=None, min_length=1, max_length=100)
+    birth_date: date | None = None
+    sex: Literal["female", "male", "other"] | None = None
+
+
+class AuthRequest(_Strict):
+    individual_id: str = IndividualId
+    individual_id_type: Literal["UIN"] = "UIN"
+    transaction_id: str = TransactionId
+    otp: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    demographics: DemographicFactor | None = None
+    biometrics: list[Biometric] = Field(default_factory=list, max_length=10)
+
+
+class AuthResult(BaseModel):
+    authenticated: bool
+    transaction_id: str
+    token: str | None = Field(default=None, description="Partner-specific token of the person (only on success)")

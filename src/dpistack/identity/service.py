@@ -26,6 +26,7 @@ from dpistack.core.platform import Platform
 from dpistack.core.timeutil import iso, utcnow
 from dpistack.identity import matching, numbers
 from dpistack.identity.abis import BiometricMatcher, InMemoryABIS
+from dpistack.identity.interfaces import NotificationChannel, OutboxChannel
 from dpistack.identity.errors import (
     NotUnderReview,
     RequestIdReused,
@@ -51,6 +52,8 @@ class IdentityContext:
     pseudonym_key: bytes
     digest_key: bytes
     abis: BiometricMatcher
+    token_key: bytes
+    channels: dict[str, NotificationChannel]
     uin_policy: numbers.NumberPolicy = numbers.DEFAULT_UIN_POLICY
 
     @classmethod
@@ -64,6 +67,8 @@ class IdentityContext:
                 pseudonym_key=keys.derived_secret("transparency:pseudonym"),
                 digest_key=keys.derived_secret("identity:request-digest"),
                 abis=InMemoryABIS(),
+                token_key=keys.derived_secret("identity:partner-token"),
+                channels={kind: OutboxChannel(platform.settings.data_dir / "outbox", kind) for kind in ("sms", "email")},
             )
             platform.extras["identity"] = ctx
         return ctx
