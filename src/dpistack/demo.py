@@ -8,6 +8,7 @@ gets from the transparency endpoints.
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from dpistack.governance import credentials
 from dpistack.governance import service as governance
 from dpistack.governance.client import ParticipantClient, onboarding_payload
 from dpistack.governance.setup import init_instance
+from dpistack.identity.service import IdentityContext
 from dpistack.transparency import merkle, note
 from dpistack.transparency import service as tlog
 
@@ -154,7 +156,7 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         expect(r["status"] == "enacted" and may_read_health() == "allow", "full quorum grants the right")
         console.print(f"The ministry approves too: proposal {r['status']}, Cedar decides [green]{may_read_health()}[/].")
 
-        _step(console, "5. A person enrols and gets a national ID number")
+        _step(console, "5. A person enrols, gets a national ID number and authenticates")
         registry_key = credentials.new_key()
         p = agency.propose("participant.onboard", onboarding_payload(
             "civil-registry", "Civil Registration Office", "registry", ["registration"], registry_key)).json()
@@ -179,6 +181,28 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         expect(r["status"] == "duplicate" and r["duplicate_of"] == uin, "the spelling variant is caught")
         console.print(f"Someone enrols 'Aminah Hasan', same birth date and place: [red]{r['status']}[/] "
                       f"of {r['duplicate_of']} — no second identity.")
+
+        rp_key = credentials.new_key()
+        p = agency.propose("participant.onboard", onboarding_payload(
+            "pension-portal", "Pension Fund Portal", "relying-party", ["relying-party"], rp_key)).json()
+        expect(id_authority.decide(p).json()["status"] == "enacted", "the relying party is onboarded")
+        portal = actor("pension-portal", rp_key)
+        r = portal.post("/identity/v1/otp", json={"individual_id": uin, "transaction_id": "login-1",
+                                                  "channels": ["sms"]})
+        expect(r.status_code == 200, "an OTP is sent")
+        outbox = IdentityContext.of(platform).channels["sms"]
+        sms = outbox.messages(amina["phone"])[-1]["message"]
+        code = re.search(r"\b(\d{6})\b", sms).group(1)
+        console.print(f"The Pension Fund Portal asks for an OTP; Amina's phone receives: [italic]{sms}[/]")
+        r = portal.post("/identity/v1/authenticate", json={"individual_id": uin, "transaction_id": "login-1",
+                                                           "otp": code}).json()
+        expect(r["authenticated"], "Amina authenticates with the OTP")
+        console.print(f"She authenticates: [green]yes[/]; the portal gets her partner-specific token {r['token']} "
+                      "(another service would get a different one).")
+        r = portal.post("/identity/v1/authenticate", json={"individual_id": uin, "transaction_id": "login-1",
+                                                           "otp": code}).json()
+        expect(not r["authenticated"], "a replayed OTP fails")
+        console.print("The same OTP sent again: [red]no[/] — single use. Both attempts are in her history and the log.")
 
         _step(console, "6. Anyone can audit the log")
         checkpoint = http.get("/transparency/v1/checkpoint").text
