@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dpistack.core.crypto import blind_index
-from dpistack.core.timeutil import utcnow
+from dpistack.core.timeutil import as_utc, utcnow
 from dpistack.identity import matching, numbers, otp
 from dpistack.identity.models import AuthEvent, Person
 from dpistack.identity.schemas import AuthRequest, DemographicFactor, OtpRequest
@@ -47,8 +47,8 @@ def _locked(session: Session, subject: str) -> bool:
     since = utcnow() - LOCKOUT_WINDOW
     last_success = session.scalar(select(func.max(AuthEvent.created_at)).where(
         AuthEvent.subject == subject, AuthEvent.outcome == "success"))
-    if last_success is not None and last_success.replace(tzinfo=since.tzinfo) > since:
-        since = last_success.replace(tzinfo=since.tzinfo)
+    if last_success is not None and as_utc(last_success) > since:
+        since = as_utc(last_success)
     failures = session.scalar(select(func.count()).select_from(AuthEvent).where(
         AuthEvent.subject == subject, AuthEvent.outcome != "success", AuthEvent.created_at > since))
     return failures >= LOCKOUT_FAILURES
