@@ -126,6 +126,16 @@ class Actors:
         assert response.json()["status"] == "enacted"
         return self(participant_id)
 
+    def grant_claims(self, participant_id: str, claims: list[str]) -> None:
+        """Governance grants a relying party identity claims (one access.grant per claim)."""
+        from dpistack.identity.claims import category
+
+        for claim in claims:
+            proposal = self(participant_id).propose("access.grant", {
+                "participant_id": participant_id, "action": "data:read", "category": category(claim),
+                "owner_id": "identity-authority", "purpose": "know your customer"}).json()
+            assert self("identity-authority").decide(proposal).json()["status"] == "enacted"
+
 
 @pytest.fixture
 def actors(platform, client) -> Actors:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dpistack.identity.authentication import LOCKOUT_FAILURES
 from dpistack.identity.models import AuthEvent
@@ -103,3 +103,28 @@ def test_only_relying_parties_authenticate(world, actors):
     office = actors("auth-registry")
     assert office.post("/identity/v1/authenticate", json={"individual_id": uin, "transaction_id": "t",
                                                            "otp": "123456"}).status_code == 403
+
+
+def test_a_relying_party_causing_too_many_failures_is_slowed_down(world, platform):
+    uin, rp, other, _ = world
+    from dpistack.identity.numbers import generate_uin
+
+    platform.settings.auth_failure_limit = "3/minute"
+    for _ in range(3):  # guessing across different people: no one person's lockout triggers
+        assert not auth(rp, generate_uin(), demographics={"birth_date": "1990-04-12"})["authenticated"]
+    refused = rp.post("/identity/v1/authenticate", json={"individual_id": uin, "transaction_id": "t",
+                                                         "demographics": {"birth_date": "1990-04-12"}})
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert auth(other, uin, demographics={"birth_date": "1990-04-12"})["authenticated"]  # others unaffected
+    with platform.db.uow() as s:  # the refused call wrote nothing
+        assert s.scalar(select(func.count()).select_from(AuthEvent).where(AuthEvent.partner_id == "bank-app")) == 3
+
+
+def test_otp_sending_is_rate_limited_per_relying_party(world, platform):
+    uin, rp, other, sms = world
+    platform.settings.otp_send_limit = "2/minute"
+    body = {"individual_id": uin, "transaction_id": "t", "channels": ["sms"]}
+    assert [rp.post("/identity/v1/otp", json=body).status_code for _ in range(3)] == [200, 200, 429]
+    assert len(sms.messages(AMINA["phone"])) == 2
+    assert other.post("/identity/v1/otp", json=body).status_code == 200

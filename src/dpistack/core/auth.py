@@ -31,6 +31,12 @@ class Caller:
     token_id: str
 
 
+def sign_jwt(platform: Platform, claims: dict, typ: str = "JWT", alg: str = "ES256") -> str:
+    """A JWT signed with the platform's active key; verifiable with /.well-known/jwks.json."""
+    info, key = platform.keys.active(alg)
+    return jwt.encode({"alg": alg, "kid": info.kid, "typ": typ}, claims, key)
+
+
 def verify_access_token(platform: Platform, token: str) -> Caller:
     try:
         decoded = jwt.decode(token, platform.keys.verification_keyset(), algorithms=SIGNING_ALGS)

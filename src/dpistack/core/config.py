@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     access_token_seconds: int = Field(default=300, ge=30, le=3600)
     client_assertion_max_seconds: int = Field(default=300, ge=30, le=3600)
     max_body_bytes: int = Field(default=1_048_576, description="Requests larger than this get 413.")
+    rate_limit_storage: str = Field(
+        default="memory://", description="Where rate-limit counters live (memory:// or redis://host:port)."
+    )
+    auth_failure_limit: str = Field(
+        default="100/minute", description="Failed authentications a relying party may cause before it gets 429."
+    )
+    otp_send_limit: str = Field(default="600/minute", description="OTPs a relying party may have sent.")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -25,6 +25,7 @@ class Problem(Exception):
     status: int = 400
     title: str = "Bad request"
     type: str = "about:blank"
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str, *, status: int | None = None, title: str | None = None, **extra: Any):
         super().__init__(detail)
@@ -72,7 +73,8 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        headers.update(exc.headers or {})
         return JSONResponse(
             exc.to_dict(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON, headers=headers
         )

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from dpistack.core.config import Settings
 from dpistack.core.db import Database, migrate
 from dpistack.core.keys import KeyStore
+from dpistack.core.ratelimit import RateLimiter
 
 
 @dataclass
@@ -28,6 +29,13 @@ class Platform:
         db = Database(settings, engine)
         migrate(db.engine)
         return cls(settings=settings, db=db, keys=keys)
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        limiter = self.extras.get("rate_limiter")
+        if limiter is None:
+            limiter = self.extras["rate_limiter"] = RateLimiter(self.settings.rate_limit_storage)
+        return limiter
 
     def close(self) -> None:
         self.db.dispose()

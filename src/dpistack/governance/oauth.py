@@ -23,7 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from dpistack.core.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_TYPE
+from dpistack.core.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_TYPE, sign_jwt
 from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
 from dpistack.governance.models import Participant, ParticipantKey, UsedAssertion
@@ -147,7 +147,6 @@ def issue_client_credentials_token(
 
 
 def mint_access_token(platform: Platform, participant_id: str, scopes: set[str]) -> dict:
-    info, key = platform.keys.active("ES256")
     now = int(time.time())
     lifetime = platform.settings.access_token_seconds
     claims = {
@@ -160,7 +159,7 @@ def mint_access_token(platform: Platform, participant_id: str, scopes: set[str])
         "exp": now + lifetime,
         "jti": str(uuid.uuid4()),
     }
-    token = jwt.encode({"alg": "ES256", "kid": info.kid, "typ": ACCESS_TOKEN_TYPE}, claims, key)
+    token = sign_jwt(platform, claims, typ=ACCESS_TOKEN_TYPE)
     return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime, "scope": claims["scope"]}
 
 

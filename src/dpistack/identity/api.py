@@ -1,4 +1,5 @@
-"""Identity API (``/identity/v1``): enrolment and the deduplication review queue."""
+"""Identity API (``/identity/v1``): enrolment, the deduplication review queue, VIDs and
+authentication of people for relying parties."""
 
 from __future__ import annotations
 
@@ -9,20 +10,25 @@ from dpistack.core.auth import Caller
 from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
 from dpistack.governance.policy import authorize, require
-from dpistack.identity import authentication, service
+from dpistack.identity import authentication, service, vids
 from dpistack.identity.schemas import (
     AuthRequest,
     AuthResult,
+    KycRequest,
+    KycResult,
     EnrolmentIn,
     EnrolmentOut,
     OtpRequest,
     ReviewDecision,
     ReviewItem,
+    VidOut,
+    VidRequest,
 )
 
 router = APIRouter(prefix="/identity/v1", tags=["identity"])
 PROBLEM = {"content": {"application/problem+json": {}}}
 ERRORS = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM}
+RATE_LIMITED = {**ERRORS, 429: PROBLEM}
 EnrolmentId = Path(min_length=1, max_length=36)
 
 
@@ -65,9 +71,31 @@ def resolve(body: ReviewDecision, enrolment_id: str = EnrolmentId,
         return service.enrolment_view(enrolment)
 
 
-@router.post("/otp", responses=ERRORS, summary="Send an OTP to the person for one authentication transaction")
+@router.post("/vids", status_code=201, response_model=VidOut, responses=ERRORS,
+             summary="Create a VID for a person (at a registration office); their previous one of the type is revoked")
+def create_vid(body: VidRequest, caller: Caller = Depends(require("identity:enrol")),
+               platform: Platform = Depends(get_platform)) -> dict:
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        row = vids.create(session, body.uin, body.vid_type, created_by=caller.participant_id)
+        service.log_access(session, ctx, body.uin, accessor=caller.participant_id, purpose=f"{body.vid_type} VID created")
+        return vids.view(row)
+
+
+@router.post("/vids/{vid}/revoke", response_model=VidOut, responses=ERRORS, summary="Revoke a VID")
+def revoke_vid(vid: str = Path(pattern=r"^[0-9]{16}$"), caller: Caller = Depends(require("identity:enrol")),
+               platform: Platform = Depends(get_platform)) -> dict:
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        row = vids.revoke(session, vid)
+        service.log_access(session, ctx, row.uin, accessor=caller.participant_id, purpose="VID revoked")
+        return vids.view(row)
+
+
+@router.post("/otp", responses=RATE_LIMITED, summary="Send an OTP to the person for one authentication transaction")
 def send_otp(body: OtpRequest, caller: Caller = Depends(require("identity:authenticate")),
              platform: Platform = Depends(get_platform)) -> dict:
+    authentication.check_otp_rate(platform, caller.participant_id)
     ctx = service.IdentityContext.of(platform)
     with platform.db.uow(write=True) as session:
         authentication.request_otp(session, ctx, caller.participant_id, body)
@@ -76,10 +104,25 @@ def send_otp(body: OtpRequest, caller: Caller = Depends(require("identity:authen
             "status": "an OTP was sent if the ID is registered with the requested channels"}
 
 
-@router.post("/authenticate", response_model=AuthResult, responses=ERRORS,
+@router.post("/authenticate", response_model=AuthResult, responses=RATE_LIMITED,
              summary="Authenticate a person (OTP, demographic, biometric factors): yes/no and a partner token")
 def authenticate(body: AuthRequest, caller: Caller = Depends(require("identity:authenticate")),
                  platform: Platform = Depends(get_platform)) -> dict:
+    authentication.check_failure_rate(platform, caller.participant_id)
     ctx = service.IdentityContext.of(platform)
     with platform.db.uow(write=True) as session:
-        return authentication.authenticate(session, ctx, caller.participant_id, body)
+        result = authentication.authenticate(session, ctx, caller.participant_id, body)
+    authentication.count_failure(platform, caller.participant_id, result)
+    return result
+
+
+@router.post("/kyc", response_model=KycResult, responses=RATE_LIMITED,
+             summary="eKYC: authenticate the person, then return signed the claims policy allows and they consented to")
+def ekyc(body: KycRequest, caller: Caller = Depends(require("identity:authenticate")),
+         platform: Platform = Depends(get_platform)) -> dict:
+    authentication.check_failure_rate(platform, caller.participant_id)
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        result = authentication.kyc(session, ctx, platform, caller.participant_id, body)
+    authentication.count_failure(platform, caller.participant_id, result)
+    return result

@@ -34,3 +34,18 @@ class UnknownPerson(Problem):
 
     def __init__(self):
         super().__init__("duplicate_of must be the UIN of an enrolled person.")
+
+
+class UnknownVid(NotFound):
+    def __init__(self):
+        super().__init__("No such VID (or UIN) visible to you.")
+
+
+class RateLimited(Problem):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, what: str, retry_after: int):
+        super().__init__(f"Too many {what} from this relying party; retry after {retry_after} s.",
+                         retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dpistack.core.db import Base
@@ -88,3 +88,27 @@ class AuthEvent(Base):
     factors: Mapped[list] = mapped_column(JSON)
     outcome: Mapped[str] = mapped_column(String(16))  # success | failure | locked
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class VirtualId(Base):
+    """A revocable alias of a UIN (MOSIP VID): 16 digits, of one type, perhaps expiring.
+
+    At most one active VID per person and type: a partial unique index, so that two
+    simultaneous requests cannot both create one.
+    """
+
+    __tablename__ = "identity_vids"
+    __table_args__ = (
+        Index("uq_identity_vids_one_active", "uin", "vid_type", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )
+
+    vid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    uin: Mapped[str] = mapped_column(ForeignKey("identity_persons.uin"), index=True)
+    vid_type: Mapped[str] = mapped_column(String(16))  # perpetual | temporary
+    status: Mapped[str] = mapped_column(String(16))  # active | revoked | used
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    transactions_left: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: unlimited
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

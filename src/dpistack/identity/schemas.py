@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dpistack.identity.claims import SUPPORTED_CLAIMS
 from dpistack.identity.numbers import is_valid_uin
 
 
@@ -92,13 +93,14 @@ class ReviewDecision(_Strict):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-IndividualId = Field(pattern=r"^[0-9]{10,16}$", description="The person's UIN")
+IndividualId = Field(pattern=r"^[0-9]{10,16}$", description="The person's UIN or VID")
+IdType = Literal["UIN", "VID"]
 TransactionId = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The relying party's transaction id")
 
 
 class OtpRequest(_Strict):
     individual_id: str = IndividualId
-    individual_id_type: Literal["UIN"] = "UIN"
+    individual_id_type: IdType = "UIN"
     transaction_id: str = TransactionId
     channels: list[Literal["sms", "email"]] = Field(min_length=1, max_length=2)
 
@@ -112,7 +114,7 @@ class DemographicFactor(_Strict):
 
 class AuthRequest(_Strict):
     individual_id: str = IndividualId
-    individual_id_type: Literal["UIN"] = "UIN"
+    individual_id_type: IdType = "UIN"
     transaction_id: str = TransactionId
     otp: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
     demographics: DemographicFactor | None = None
@@ -123,3 +125,30 @@ class AuthResult(BaseModel):
     authenticated: bool
     transaction_id: str
     token: str | None = Field(default=None, description="Partner-specific token of the person (only on success)")
+
+
+class VidRequest(_Strict):
+    uin: str = Field(pattern=r"^[0-9]{10,12}$", description="The person's UIN")
+    vid_type: Literal["perpetual", "temporary"]
+
+
+class VidOut(BaseModel):
+    vid: str
+    vid_type: Literal["perpetual", "temporary"]
+    status: Literal["active", "revoked", "used", "expired"]
+    created_at: str
+    expires_at: str | None
+    transactions_left: int | None
+
+
+class KycRequest(AuthRequest):
+    consented_claims: list[Literal[SUPPORTED_CLAIMS]] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=len(SUPPORTED_CLAIMS),
+        description="The claims the person agreed, in this transaction, to share with the relying party")
+    claims_locales: list[str] = Field(default_factory=list, max_length=5,
+                                      description="Preferred languages of name claims (BCP 47)")
+
+
+class KycResult(AuthResult):
+    kyc: str | None = Field(default=None, description="Signed JWT (JWS, ES256) of the released claims; "
+                                                      "verify with /.well-known/jwks.json")

@@ -192,12 +192,18 @@ def _decide(enrolment: Enrolment, status: str, by: str, *, uin: str | None = Non
 
 def _log(session: Session, ctx: IdentityContext, enrolment: Enrolment, accessor: str, purpose: str) -> None:
     subject = enrolment.uin or enrolment.duplicate_of or enrolment.id
+    log_access(session, ctx, subject, accessor, f"{purpose}: {enrolment.status}")
+
+
+def log_access(session: Session, ctx: IdentityContext, uin: str, accessor: str, purpose: str,
+               categories: list[str] | None = None, consent_id: str | None = None) -> None:
+    """A transparency-log entry for an access to a person's record, under a pseudonym."""
     tlog.append(session, tlog.access_entry(
-        subject_pseudonym=ctx.pseudonym(subject),
+        subject_pseudonym=ctx.pseudonym(uin),
         accessor=accessor,
-        categories=["demographics"],
-        purpose=f"{purpose}: {enrolment.status}",
-        legal_basis=LEGAL_BASIS,
+        categories=categories or ["demographics"],
+        purpose=purpose,
+        **({"consent_id": consent_id} if consent_id else {"legal_basis": LEGAL_BASIS}),
     ))
 
 

@@ -1,0 +1,33 @@
+"""Rate limits per caller, on the ``limits`` library.
+
+The default storage is this process's memory, which is right for one ``dpi serve`` process;
+with several workers or hosts set ``DPI_RATE_LIMIT_STORAGE`` to a shared store
+(``redis://127.0.0.1:6379``, with the ``redis`` package installed) so that they count together.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse, storage, strategies
+
+
+class RateLimiter:
+    """Named limits ("100/minute") counted per key (usually a participant id)."""
+
+    def __init__(self, storage_uri: str = "memory://"):
+        self._limiter = strategies.SlidingWindowCounterRateLimiter(storage.storage_from_string(storage_uri))
+
+    def allows(self, limit: str, *keys: str) -> bool:
+        """Would one more event fit under ``limit``? (Counts nothing.)"""
+        return self._limiter.test(parse(limit), *keys)
+
+    def hit(self, limit: str, *keys: str) -> bool:
+        """Count one event; False when it is over the limit."""
+        return self._limiter.hit(parse(limit), *keys)
+
+    def retry_after(self, limit: str, *keys: str) -> int:
+        """Seconds until the limit lets one more event through."""
+        reset = self._limiter.get_window_stats(parse(limit), *keys).reset_time
+        return max(1, math.ceil(reset - time.time()))
