@@ -12,6 +12,7 @@ from dpistack.core.platform import Platform
 from dpistack.governance import api as governance_api
 from dpistack.governance import oauth
 from dpistack.identity import api as identity_api
+from dpistack.identity import oidc_api, residents_api
 from dpistack.transparency import api as transparency_api
 
 
@@ -32,4 +33,6 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(governance_api.router)
     app.include_router(transparency_api.router)
     app.include_router(identity_api.router)
+    app.include_router(oidc_api.router)
+    app.include_router(residents_api.router)
     return app

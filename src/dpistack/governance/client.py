@@ -48,6 +48,9 @@ class ParticipantClient:
     def post(self, path: str, **kw) -> httpx.Response:
         return self.http.post(path, headers=self.headers, **kw)
 
+    def put(self, path: str, **kw) -> httpx.Response:
+        return self.http.put(path, headers=self.headers, **kw)
+
     def propose(self, kind: str, payload: dict) -> httpx.Response:
         return self.post("/governance/v1/proposals", json={"kind": kind, "payload": payload})
 

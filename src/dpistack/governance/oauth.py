@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, OKPKey
+from joserfc.jwk import JWKRegistry
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -56,37 +56,34 @@ def token_endpoint(settings: Settings) -> str:
     return settings.public_url.rstrip("/") + "/oauth/token"
 
 
-def _verify_client_assertion(platform: Platform, session, assertion: str) -> Participant:
-    """RFC 7523 §3: signature by an active key of an active participant, audience, expiry, no replay."""
+def read_client_assertion(assertion: str, algs: list[str] = ASSERTION_ALGS) -> tuple[dict, str]:
+    """The unverified header and client id (``iss`` = ``sub``) of a client assertion."""
     try:
         unverified = jws.extract_compact(assertion.encode())
         payload = json.loads(unverified.payload)
     except (JoseError, ValueError, TypeError, UnicodeError) as exc:
         raise OAuthError("invalid_client", "client_assertion is not a JWT", 401) from exc
     header = unverified.protected
-    if header.get("alg") not in ASSERTION_ALGS:
-        raise OAuthError("invalid_client", f"client_assertion must be signed with {' or '.join(ASSERTION_ALGS)}", 401)
+    if header.get("alg") not in algs:
+        raise OAuthError("invalid_client", f"client_assertion must be signed with {' or '.join(algs)}", 401)
     if not isinstance(payload, dict):
         raise OAuthError("invalid_client", "client_assertion has no claims", 401)
     client_id = payload.get("iss")
     if not isinstance(client_id, str) or payload.get("sub") != client_id:
         raise OAuthError("invalid_client", "client_assertion iss and sub must both be the client id", 401)
-    participant = session.get(Participant, client_id)
-    if participant is None:
-        raise OAuthError("invalid_client", "unknown client", 401)
-    if participant.status != "active":
-        raise OAuthError("invalid_client", f"participant {client_id} is {participant.status}, not active", 401)
+    return header, client_id
 
-    keys = [
-        k
-        for k in session.query(ParticipantKey).filter_by(participant_id=client_id, status="active")
-        if header.get("kid") in (None, k.kid)
-    ]
+
+def verify_client_assertion(platform: Platform, session, assertion: str, client_id: str, jwks: list[dict],
+                            algs: list[str] = ASSERTION_ALGS, max_lifetime: int | None = None) -> dict:
+    """RFC 7523 §3: signed by one of the client's keys, for our token endpoint, unexpired, never replayed."""
+    header = jws.extract_compact(assertion.encode()).protected
     verified = None
-    for row in keys:
-        key = ECKey.import_key(row.jwk) if row.jwk["kty"] == "EC" else OKPKey.import_key(row.jwk)
+    for jwk in jwks:
+        if header.get("kid") not in (None, jwk.get("kid")):
+            continue
         try:
-            verified = jwt.decode(assertion, key, algorithms=ASSERTION_ALGS)
+            verified = jwt.decode(assertion, JWKRegistry.import_key(jwk), algorithms=algs)
             break
         except (JoseError, ValueError, TypeError):
             continue
@@ -102,7 +99,7 @@ def _verify_client_assertion(platform: Platform, session, assertion: str) -> Par
     exp, iat = claims.get("exp"), claims.get("iat", now)
     if not isinstance(exp, (int, float)) or exp < now - CLOCK_SKEW:
         raise OAuthError("invalid_client", "client_assertion has expired or has no exp", 401)
-    if exp > now + platform.settings.client_assertion_max_seconds:
+    if exp > now + (max_lifetime or platform.settings.client_assertion_max_seconds):
         raise OAuthError("invalid_client", "client_assertion lifetime is too long", 401)
     if not isinstance(iat, (int, float)) or iat > now + CLOCK_SKEW:
         raise OAuthError("invalid_client", "client_assertion iat is in the future", 401)
@@ -122,6 +119,20 @@ def _verify_client_assertion(platform: Platform, session, assertion: str) -> Par
             )
     except IntegrityError as exc:
         raise OAuthError("invalid_client", "client_assertion has already been used (jti replay)", 401) from exc
+    return claims
+
+
+def _verify_participant_assertion(platform: Platform, session, assertion: str) -> Participant:
+    """A participant's assertion: signed by one of its active registered keys."""
+    _, client_id = read_client_assertion(assertion)
+    participant = session.get(Participant, client_id)
+    if participant is None:
+        raise OAuthError("invalid_client", "unknown client", 401)
+    if participant.status != "active":
+        raise OAuthError("invalid_client", f"participant {client_id} is {participant.status}, not active", 401)
+    keys = [{**k.jwk, "kid": k.kid} for k in
+            session.query(ParticipantKey).filter_by(participant_id=client_id, status="active")]
+    verify_client_assertion(platform, session, assertion, client_id, keys)
     return participant
 
 
@@ -134,7 +145,7 @@ def issue_client_credentials_token(
     platform: Platform, assertion: str, scopes: list[str] | None = None, client_id: str | None = None
 ) -> dict:
     with platform.db.uow(write=True) as session:
-        participant = _verify_client_assertion(platform, session, assertion)
+        participant = _verify_participant_assertion(platform, session, assertion)
         if client_id and client_id != participant.id:
             # A client_id sent alongside the assertion must name the same client (RFC 7521 §4.2).
             raise OAuthError("invalid_client", "client_id does not match the client_assertion", 401)

@@ -27,7 +27,7 @@ from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc, utcnow
 from dpistack.identity import claims, matching, numbers, otp, vids
 from dpistack.identity.errors import RateLimited
-from dpistack.identity.models import AuthEvent, Person
+from dpistack.identity.models import AuthEvent, AuthLock, Person
 from dpistack.identity.schemas import AuthRequest, DemographicFactor, KycRequest, OtpRequest
 from dpistack.identity.service import BIOMETRIC_DUPLICATE_SCORE, LEGAL_BASIS, IdentityContext, log_access
 from dpistack.transparency import service as tlog
@@ -37,7 +37,7 @@ LOCKOUT_WINDOW = timedelta(minutes=15)
 log = logging.getLogger("dpistack.identity")
 
 
-def _subject(ctx: IdentityContext, uin: str) -> str:
+def subject_of(ctx: IdentityContext, uin: str) -> str:
     return blind_index(ctx.index_key, uin, purpose="auth-history")
 
 
@@ -101,14 +101,14 @@ def _demographics_match(factor: DemographicFactor, data: dict) -> bool:
 
 
 def authenticate(session: Session, ctx: IdentityContext, partner_id: str, request: AuthRequest) -> dict:
-    result, _ = _authenticate(session, ctx, partner_id, request)
+    result, _ = authenticate_person(session, ctx, partner_id, request)
     return result
 
 
 def kyc(session: Session, ctx: IdentityContext, platform: Platform, partner_id: str, request: KycRequest) -> dict:
     """Authenticate, then release, signed, the claims governance allows the relying party and
     the person consented to; the release goes to the transparency log with what was released."""
-    result, person = _authenticate(session, ctx, partner_id, request)
+    result, person = authenticate_person(session, ctx, partner_id, request, purpose="ekyc")
     if person is None:
         return {**result, "kyc": None}
     released = sorted(claims.granted(session, partner_id) & set(request.consented_claims))
@@ -121,18 +121,26 @@ def kyc(session: Session, ctx: IdentityContext, platform: Platform, partner_id: 
     return {**result, "kyc": sign_jwt(platform, payload, typ="kyc+jwt")}
 
 
-def _authenticate(session: Session, ctx: IdentityContext, partner_id: str,
-                  request: AuthRequest) -> tuple[dict, Person | None]:
-    """(the answer, the person when authenticated)."""
+def locked_types(session: Session, subject: str) -> set[str]:
+    """The authentication types the person has locked against relying parties."""
+    return set(session.scalars(select(AuthLock.auth_type).where(AuthLock.subject == subject, AuthLock.locked)))
+
+
+def authenticate_person(session: Session, ctx: IdentityContext, partner_id: str, request: AuthRequest,
+                        purpose: str = "authentication", honour_locks: bool = True) -> tuple[dict, Person | None]:
+    """(the answer, the person when authenticated). ``honour_locks`` is False only for the
+    person's own login to the residents' service, where they unlock what they locked."""
     factors = [name for name, given in (("otp", request.otp), ("demographics", request.demographics),
                                         ("biometrics", request.biometrics)) if given]
     person = vids.resolve(session, request.individual_id, request.individual_id_type)
     uin = person.uin if person is not None else request.individual_id
-    subject = _subject(ctx, uin)
+    subject = subject_of(ctx, uin)
     if _locked(session, subject):
         outcome = "locked"
     elif person is None or not factors:
         outcome = "failure"
+    elif honour_locks and locked_types(session, subject) & set(factors):
+        outcome = "blocked"
     else:
         data = ctx.cipher.decrypt_fields(person.demographics, record=uin)
         ok = True
@@ -149,10 +157,10 @@ def _authenticate(session: Session, ctx: IdentityContext, partner_id: str,
         if ok and request.individual_id_type == "VID":
             vids.spend(session, request.individual_id)
     session.add(AuthEvent(subject=subject, partner_id=partner_id, transaction_id=request.transaction_id,
-                          factors=factors, outcome=outcome))
+                          factors=factors, outcome=outcome, purpose=purpose))
     tlog.append(session, tlog.access_entry(
         subject_pseudonym=ctx.pseudonym(uin), accessor=partner_id, categories=factors or ["none"],
-        purpose=f"authentication: {outcome}", legal_basis=LEGAL_BASIS))
+        purpose=f"{purpose}: {outcome}", legal_basis=LEGAL_BASIS))
     success = outcome == "success"
     result = {"authenticated": success, "transaction_id": request.transaction_id,
               "token": numbers.partner_token(ctx.token_key, uin, partner_id) if success else None}

@@ -86,7 +86,8 @@ class AuthEvent(Base):
     partner_id: Mapped[str] = mapped_column(String(64))
     transaction_id: Mapped[str] = mapped_column(String(64))
     factors: Mapped[list] = mapped_column(JSON)
-    outcome: Mapped[str] = mapped_column(String(16))  # success | failure | locked
+    outcome: Mapped[str] = mapped_column(String(16))  # success | failure | locked | blocked (by the person)
+    purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)  # authentication, ekyc, oidc login…
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
@@ -112,3 +113,91 @@ class VirtualId(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class OidcClient(Base):
+    """An OpenID Connect client of a relying party (GovStack ``/client-mgmt/oidc-client``)."""
+
+    __tablename__ = "identity_oidc_clients"
+
+    client_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    relying_party_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    logo_uri: Mapped[str] = mapped_column(String(1024))
+    redirect_uris: Mapped[list] = mapped_column(JSON)
+    user_claims: Mapped[list] = mapped_column(JSON)
+    acr_values: Mapped[list] = mapped_column(JSON)
+    public_key: Mapped[dict] = mapped_column(JSON)  # JWK verifying the client's private_key_jwt; never changes
+    status: Mapped[str] = mapped_column(String(16))  # active | inactive
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OidcTransaction(Base):
+    """One login: authorize request → authenticated → consent → code → tokens.
+
+    The person's UIN is kept sealed; the authorization code only as a hash. Status moves
+    login → authenticated → code_issued → token_issued (or denied / revoked).
+    """
+
+    __tablename__ = "identity_oidc_transactions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("identity_oidc_clients.client_id"))
+    redirect_uri: Mapped[str] = mapped_column(String(1024))
+    state: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    nonce: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(String(512))
+    essential_claims: Mapped[list] = mapped_column(JSON)
+    voluntary_claims: Mapped[list] = mapped_column(JSON)
+    id_token_claims: Mapped[list] = mapped_column(JSON)  # asked for in the ID token (claims parameter)
+    claims_locales: Mapped[list] = mapped_column(JSON)
+    acr: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    sealed_uin: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    accepted_claims: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    auth_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    code_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthLock(Base):
+    """A person's lock on one authentication type (otp, demographics, biometrics) for relying parties."""
+
+    __tablename__ = "identity_auth_locks"
+    __table_args__ = (UniqueConstraint("subject", "auth_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(32), index=True)  # blind index of the UIN
+    auth_type: Mapped[str] = mapped_column(String(16))
+    locked: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ResidentSession(Base):
+    """A person logged in to the residents' service; the UIN is kept sealed."""
+
+    __tablename__ = "identity_resident_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed_uin: Mapped[dict] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContactChange(Base):
+    """A change of phone, e-mail or address, applied only once confirmed with an OTP."""
+
+    __tablename__ = "identity_contact_changes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)
+    field: Mapped[str] = mapped_column(String(16))  # phone | email | address
+    sealed_value: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # pending | applied
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dpistack.identity.claims import SUPPORTED_CLAIMS
+from dpistack.identity.claims import REGISTRABLE_CLAIMS, SUPPORTED_CLAIMS
 from dpistack.identity.numbers import is_valid_uin
 
 
@@ -152,3 +152,80 @@ class KycRequest(AuthRequest):
 class KycResult(AuthResult):
     kyc: str | None = Field(default=None, description="Signed JWT (JWS, ES256) of the released claims; "
                                                       "verify with /.well-known/jwks.json")
+
+
+ACR_VALUES = ("idbb:acr:static-code", "idbb:acr:generated-code", "idbb:acr:linked-wallet", "idbb:acr:biometrics",
+              "idbb:acr:biometrics-generated-code", "idbb:acr:linked-wallet-static-code")
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class OidcClientFields(_Camel):
+    """Fields shared by creating and updating an OIDC client (GovStack Identity BB, client-mgmt)."""
+
+    client_name: str = Field(alias="clientName", min_length=1, max_length=256)
+    logo_uri: str = Field(alias="logoUri", min_length=1, max_length=1024, pattern=r"^https?://")
+    redirect_uris: list[str] = Field(alias="redirectUris", min_length=1, max_length=20)
+    user_claims: list[Literal[REGISTRABLE_CLAIMS]] = Field(alias="userClaims", min_length=1)  # type: ignore[valid-type]
+    auth_context_refs: list[Literal[ACR_VALUES]] = Field(alias="authContextRefs", min_length=1)  # type: ignore[valid-type]
+    grant_types: list[Literal["authorization_code"]] = Field(alias="grantTypes", min_length=1)
+    client_auth_methods: list[Literal["private_key_jwt"]] = Field(alias="clientAuthMethods", min_length=1)
+
+
+class OidcClientCreate(OidcClientFields):
+    client_id: str = Field(alias="clientId", min_length=1, max_length=50, pattern=r"^[A-Za-z0-9._~-]+$")
+    relying_party_id: str = Field(alias="relyingPartyId", min_length=1, max_length=50)
+    public_key: dict = Field(alias="publicKey")
+
+
+class OidcClientUpdate(OidcClientFields):
+    status: Literal["active", "inactive"]
+
+
+class ResidentOtpRequest(_Strict):
+    individual_id: str = IndividualId
+    individual_id_type: IdType = "UIN"
+    transaction_id: str = TransactionId
+
+
+class ResidentLogin(ResidentOtpRequest):
+    otp: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class ResidentToken(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class AuthLocks(_Strict):
+    otp: bool | None = None
+    demographics: bool | None = None
+    biometrics: bool | None = None
+
+
+class NewVid(_Strict):
+    vid_type: Literal["perpetual", "temporary"]
+
+
+class ContactChangeIn(_Strict):
+    field: Literal["phone", "email", "address"]
+    value: str = Field(min_length=1, max_length=500)
+
+    @field_validator("value")
+    @classmethod
+    def _shape(cls, value: str, info) -> str:
+        import re
+
+        field = info.data.get("field")
+        if field == "phone" and not re.fullmatch(r"\+[1-9][0-9]{6,14}", value):
+            raise ValueError("a phone number must be E.164, e.g. +254700000001")
+        if field == "email" and not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,255}", value):
+            raise ValueError("not an e-mail address")
+        return value
+
+
+class ContactConfirm(_Strict):
+    otp: str = Field(pattern=r"^[0-9]{6}$")

@@ -1,0 +1,196 @@
+"""The residents' service: a person logs in with their UIN or VID and an OTP, then sees their
+record and their authentication history, locks authentication types against relying parties,
+manages their VIDs, and changes phone, e-mail or address after confirming with an OTP.
+
+A login gives a short-lived bearer token (a JWT for the audience ``<public_url>/resident``)
+naming a session row that holds the UIN sealed; logging out deletes the row. Changes go to
+the transparency log with the person as the accessor.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from dpistack.core.auth import ACCESS_TOKEN_TYPE, SIGNING_ALGS, sign_jwt
+from dpistack.core.errors import NotFound, Problem, Unauthorized
+from dpistack.core.platform import Platform
+from dpistack.core.timeutil import as_utc, iso, utcnow
+from dpistack.identity import authentication, otp, vids
+from dpistack.identity.models import AuthEvent, AuthLock, ContactChange, Person, ResidentSession
+from dpistack.identity.schemas import AuthRequest, OtpRequest
+from dpistack.identity.service import IdentityContext, log_access
+
+PORTAL = "resident-portal"  # the accessor name in histories and the log: the person themself
+SESSION_TTL = timedelta(minutes=15)
+CHANGE_TTL = timedelta(minutes=10)
+AUTH_TYPES = ("otp", "demographics", "biometrics")
+
+
+def audience(platform: Platform) -> str:
+    return platform.settings.public_url.rstrip("/") + "/resident"
+
+
+@dataclass(frozen=True)
+class Resident:
+    uin: str
+    session_id: str
+
+
+def request_login_otp(session: Session, ctx: IdentityContext, individual_id: str, id_type: str,
+                      transaction_id: str) -> None:
+    authentication.request_otp(session, ctx, PORTAL, OtpRequest(
+        individual_id=individual_id, individual_id_type=id_type, transaction_id=transaction_id,
+        channels=["sms", "email"]))
+
+
+def login(session: Session, ctx: IdentityContext, platform: Platform, individual_id: str, id_type: str,
+          transaction_id: str, code: str) -> dict | None:
+    """A session token, or None when authentication failed (the attempt is recorded either way)."""
+    request = AuthRequest(individual_id=individual_id, individual_id_type=id_type, transaction_id=transaction_id,
+                          otp=code)
+    _, person = authentication.authenticate_person(session, ctx, PORTAL, request, purpose="resident login",
+                                                   honour_locks=False)
+    if person is None:
+        return None
+    session_id = secrets.token_urlsafe(24)
+    session.add(ResidentSession(id=session_id, sealed_uin=ctx.cipher.encrypt_fields({"uin": person.uin},
+                                                                                    record=session_id),
+                                expires_at=utcnow() + SESSION_TTL))
+    now, lifetime = int(time.time()), int(SESSION_TTL.total_seconds())
+    token = sign_jwt(platform, {"iss": platform.settings.public_url, "aud": audience(platform), "sub": session_id,
+                                "iat": now, "exp": now + lifetime, "jti": str(uuid.uuid4())}, typ=ACCESS_TOKEN_TYPE)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
+
+
+def resident_of(session: Session, ctx: IdentityContext, platform: Platform, token: str) -> Resident:
+    try:
+        decoded = jwt.decode(token, platform.keys.verification_keyset(), algorithms=SIGNING_ALGS)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise Unauthorized("The token is malformed or its signature does not verify.") from exc
+    c = decoded.claims
+    if decoded.header.get("typ") != ACCESS_TOKEN_TYPE or c.get("aud") != audience(platform):
+        raise Unauthorized("This is not a residents' service token.")
+    if not isinstance(c.get("exp"), (int, float)) or c["exp"] <= time.time():
+        raise Unauthorized("The session has expired; log in again.")
+    row = session.get(ResidentSession, str(c.get("sub")))
+    if row is None or as_utc(row.expires_at) <= utcnow():
+        raise Unauthorized("The session has ended; log in again.")
+    return Resident(ctx.cipher.decrypt_fields(row.sealed_uin, record=row.id)["uin"], row.id)
+
+
+def logout(session: Session, resident: Resident) -> None:
+    session.execute(delete(ResidentSession).where(ResidentSession.id == resident.session_id))
+
+
+def my_record(session: Session, ctx: IdentityContext, resident: Resident) -> dict:
+    person = session.get(Person, resident.uin)
+    data = ctx.cipher.decrypt_fields(person.demographics, record=resident.uin)
+    record = {k: data.get(k) for k in ("names", "birth_date", "sex", "birth_place", "address", "phone", "email")}
+    return {"uin": resident.uin, **record, "vids": [vids.view(v) for v in vids.of_person(session, resident.uin)]}
+
+
+def history(session: Session, ctx: IdentityContext, resident: Resident, limit: int) -> list[dict]:
+    subject = authentication.subject_of(ctx, resident.uin)
+    rows = session.scalars(select(AuthEvent).where(AuthEvent.subject == subject)
+                           .order_by(AuthEvent.created_at.desc(), AuthEvent.id.desc()).limit(limit))
+    return [{"time": iso(e.created_at), "relying_party": e.partner_id, "purpose": e.purpose or "authentication",
+             "factors": e.factors, "outcome": e.outcome, "transaction_id": e.transaction_id} for e in rows]
+
+
+def locks(session: Session, ctx: IdentityContext, resident: Resident) -> dict[str, bool]:
+    locked = authentication.locked_types(session, authentication.subject_of(ctx, resident.uin))
+    return {t: t in locked for t in AUTH_TYPES}
+
+
+def set_locks(session: Session, ctx: IdentityContext, resident: Resident, wanted: dict[str, bool]) -> dict[str, bool]:
+    subject = authentication.subject_of(ctx, resident.uin)
+    for auth_type, locked in wanted.items():
+        row = session.scalars(select(AuthLock).where(AuthLock.subject == subject, AuthLock.auth_type == auth_type)
+                              ).first()
+        if row is None:
+            session.add(AuthLock(subject=subject, auth_type=auth_type, locked=locked))
+        else:
+            row.locked, row.updated_at = locked, utcnow()
+    session.flush()
+    log_access(session, ctx, resident.uin, accessor=PORTAL, purpose="authentication locks changed by the person",
+               categories=["authentication-settings"], consent_id=resident.session_id)
+    return locks(session, ctx, resident)
+
+
+class UnknownChange(NotFound):
+    def __init__(self):
+        super().__init__("No such pending change in this session.")
+
+
+class NoChannel(Problem):
+    status = 422
+    title = "No way to confirm"
+
+    def __init__(self):
+        super().__init__("Your record has no phone or e-mail to send a confirmation code to; visit an office.")
+
+
+def propose_change(session: Session, ctx: IdentityContext, resident: Resident, field: str, value: str) -> str:
+    """Record a pending change and send an OTP: to the new phone or e-mail (proving it is yours),
+    or for an address to the phone or e-mail on record (proving it is you)."""
+    person = session.get(Person, resident.uin)
+    data = ctx.cipher.decrypt_fields(person.demographics, record=resident.uin)
+    change_id = str(uuid.uuid4())
+    if field == "phone":
+        channel, to = "sms", value
+    elif field == "email":
+        channel, to = "email", value
+    elif data.get("phone"):
+        channel, to = "sms", data["phone"]
+    elif data.get("email"):
+        channel, to = "email", data["email"]
+    else:
+        raise NoChannel()
+    session.add(ContactChange(id=change_id, session_id=resident.session_id, field=field,
+                              sealed_value=ctx.cipher.encrypt_fields({"value": value}, record=change_id),
+                              status="pending", expires_at=utcnow() + CHANGE_TTL))
+    otp.issue(session, key=ctx.index_key, uin=resident.uin, partner_id=PORTAL, transaction_id=change_id,
+              channel=ctx.channels[channel], to=to)
+    return change_id
+
+
+def confirm_change(session: Session, ctx: IdentityContext, resident: Resident, change_id: str, code: str) -> bool:
+    """Apply the change if the code is right (wrong codes count; the caller commits)."""
+    change = session.scalars(select(ContactChange).where(ContactChange.id == change_id).with_for_update()).first()
+    if change is None or change.session_id != resident.session_id or change.status != "pending" \
+            or as_utc(change.expires_at) <= utcnow():
+        raise UnknownChange()
+    if not otp.verify(session, key=ctx.index_key, uin=resident.uin, partner_id=PORTAL, transaction_id=change_id,
+                      code=code):
+        return False
+    person = session.get(Person, resident.uin)
+    data = ctx.cipher.decrypt_fields(person.demographics, record=resident.uin)
+    data[change.field] = ctx.cipher.decrypt_fields(change.sealed_value, record=change.id)["value"]
+    person.demographics = ctx.cipher.encrypt_fields(data, record=resident.uin)
+    change.status = "applied"
+    log_access(session, ctx, resident.uin, accessor=PORTAL, purpose=f"{change.field} changed by the person",
+               categories=[change.field], consent_id=resident.session_id)
+    return True
+
+
+def new_vid(session: Session, ctx: IdentityContext, resident: Resident, vid_type: str) -> dict:
+    row = vids.create(session, resident.uin, vid_type, created_by=PORTAL)
+    log_access(session, ctx, resident.uin, accessor=PORTAL, purpose=f"{vid_type} VID created by the person",
+               categories=["vid"], consent_id=resident.session_id)
+    return vids.view(row)
+
+
+def revoke_vid(session: Session, ctx: IdentityContext, resident: Resident, vid: str) -> dict:
+    row = vids.revoke(session, vid, uin=resident.uin)
+    log_access(session, ctx, resident.uin, accessor=PORTAL, purpose="VID revoked by the person",
+               categories=["vid"], consent_id=resident.session_id)
+    return vids.view(row)
