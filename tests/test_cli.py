@@ -38,7 +38,7 @@ def test_keys_rotate_keeps_retired_keys(tmp_path):
     assert result.exit_code == 0, result.output
     after = KeyStore(tmp_path / "keys").keys()
     assert before < {k.kid for k in after}
-    assert sum(k.status == "retired" for k in after) == 2
+    assert sum(k.status == "retired" for k in after) == 3  # ES256, EdDSA and RS256 token keys
 
 
 def test_demo_tells_the_whole_story_and_can_keep_the_instance(tmp_path):

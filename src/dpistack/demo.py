@@ -8,12 +8,17 @@ gets from the transparency endpoints.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -26,6 +31,7 @@ from dpistack.governance import credentials
 from dpistack.governance import service as governance
 from dpistack.governance.client import ParticipantClient, onboarding_payload
 from dpistack.governance.setup import init_instance
+from dpistack.identity import claims
 from dpistack.identity.service import IdentityContext
 from dpistack.transparency import merkle, note
 from dpistack.transparency import service as tlog
@@ -62,6 +68,90 @@ def run_demo(console: Console, keep: Path | None = None) -> int:
         platform.close()
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _form(page: str) -> dict[str, str]:
+    """The hidden fields of the first form on one of the provider's pages."""
+    return dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page))
+
+
+def _login_with_national_id(console: Console, http: httpx.Client, base_url: str, agency: ParticipantClient,
+                            id_authority: ParticipantClient, portal: ParticipantClient, outbox, uin: str,
+                            amina: dict) -> None:
+    """Step 5b: the portal's website offers "log in with national ID" (OpenID Connect)."""
+    _step(console, "5b. Amina logs in to the portal's website with her national ID (OpenID Connect)")
+    for claim in ("name", "birthdate"):
+        p = portal.propose("access.grant", {"participant_id": "pension-portal", "action": "data:read",
+                                            "category": claims.category(claim), "owner_id": "identity-authority",
+                                            "purpose": "identify pensioners"}).json()
+        expect(id_authority.decide(p).json()["status"] == "enacted", f"the portal is granted {claim}")
+    console.print("Governance grants the portal two identity claims: name and birth date (identity authority approves).")
+    client_key = credentials.new_key()
+    redirect_uri = "https://pensions.example/callback"
+    r = portal.post("/client-mgmt/oidc-client", json={"requestTime": "2026-11-22T10:00:00.000Z", "request": {
+        "clientId": "pension-web", "clientName": "Pension Fund Portal", "relyingPartyId": "pension-portal",
+        "logoUri": "https://pensions.example/logo.png", "redirectUris": [redirect_uri],
+        "authContextRefs": ["idbb:acr:generated-code"], "publicKey": credentials.public_jwk(client_key),
+        "userClaims": ["name", "birthdate"], "grantTypes": ["authorization_code"],
+        "clientAuthMethods": ["private_key_jwt"]}})
+    expect(r.status_code == 200, f"the portal registers its OIDC client ({r.text})")
+    refused = portal.post("/client-mgmt/oidc-client", json={"requestTime": "2026-11-22T10:00:00.000Z", "request": {
+        "clientId": "pension-web-2", "clientName": "x", "relyingPartyId": "pension-portal",
+        "logoUri": "https://pensions.example/l.png", "redirectUris": [redirect_uri],
+        "authContextRefs": ["idbb:acr:generated-code"], "publicKey": credentials.public_jwk(client_key),
+        "userClaims": ["address"], "grantTypes": ["authorization_code"], "clientAuthMethods": ["private_key_jwt"]}})
+    expect(refused.json()["errors"][0]["errorCode"] == "invalid_claim", "claims not granted cannot be registered")
+    console.print("It registers its OpenID Connect client (GovStack client-mgmt API); asking for her address, "
+                  "never granted, is refused: [red]invalid_claim[/].")
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    browser = httpx.Client(base_url=base_url)
+    page = browser.get("/authorize", params={
+        "response_type": "code", "client_id": "pension-web", "redirect_uri": redirect_uri, "scope": "openid",
+        "state": "st-1", "nonce": "n-1", "code_challenge": challenge, "code_challenge_method": "S256",
+        "claims": '{"userinfo": {"name": {"essential": true}, "birthdate": {"essential": true}}}'})
+    expect(page.status_code == 200 and "Log in with your national ID" in page.text, "the login page opens")
+    page = browser.post("/authorize/otp", data={**_form(page.text), "individual_id": uin})
+    code = re.search(r"\b(\d{6})\b", outbox.messages(amina["phone"])[-1]["message"]).group(1)
+    page = browser.post("/authorize/login", data={**_form(page.text), "otp": code})
+    expect("Share your information?" in page.text, "after the OTP, the consent page lists the claims")
+    back = browser.post("/authorize/consent", data={**_form(page.text), "decision": "allow"})
+    query = parse_qs(urlsplit(back.headers["location"]).query)
+    expect(back.status_code == 303 and query["state"] == ["st-1"], "the browser goes back to the portal with a code")
+    console.print("Her browser: login page → UIN → OTP → consent page (name, date of birth) → Allow → back to the "
+                  "portal with a one-time code.")
+
+    token_url = f"{base_url}/oauth/token"
+    form = {"grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": redirect_uri,
+            "client_id": "pension-web", "code_verifier": verifier,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    tokens = http.post("/oauth/token", data={**form, "client_assertion": credentials.client_assertion(
+        "pension-web", client_key, token_url)}).json()
+    expect("id_token" in tokens, f"the code is exchanged for tokens ({tokens})")
+    keys = KeySet.import_key_set(http.get("/.well-known/jwks.json").json())
+    id_token = jwt.decode(tokens["id_token"], keys, algorithms=["RS256"]).claims
+    info = http.get("/oidc/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    person = jwt.decode(info.text, keys, algorithms=["RS256"]).claims
+    expect(person["name"] == "Amina Hassan" and person["sub"] == id_token["sub"], "userinfo gives the consented claims")
+    console.print(f"The portal's server exchanges the code (PKCE + private_key_jwt) and reads userinfo, a signed JWT: "
+                  f"name [bold]{person['name']}[/], birth date {person['birthdate']}, sub {person['sub'][:12]}… "
+                  "(pairwise: her UIN is never given out).")
+    again = http.post("/oauth/token", data={**form, "client_assertion": credentials.client_assertion(
+        "pension-web", client_key, token_url)})
+    expect(again.status_code == 400 and again.json()["error"] == "invalid_grant", "a reused code is refused")
+    console.print("The same code a second time: [red]invalid_grant[/], and the tokens it gave are revoked.")
+
+    r = http.post("/resident/v1/login/otp", json={"individual_id": uin, "transaction_id": "me-1"})
+    code = re.search(r"\b(\d{6})\b", outbox.messages(amina["phone"])[-1]["message"]).group(1)
+    me = {"Authorization": "Bearer " + http.post("/resident/v1/login", json={
+        "individual_id": uin, "transaction_id": "me-1", "otp": code}).json()["access_token"]}
+    history = http.get("/resident/v1/auth-history", headers=me).json()
+    table = Table("when", "who", "why", "how", "outcome", title="Amina's authentication history (residents' API)")
+    for h in reversed(history):
+        table.add_row(h["time"][11:19], h["relying_party"], h["purpose"], ", ".join(h["factors"]), h["outcome"])
+    console.print(table)
+    expect({h["relying_party"] for h in history} == {"pension-portal", "resident-portal"}, "her history is complete")
 
 
 def _step(console: Console, title: str) -> None:
@@ -203,6 +293,8 @@ def _story(console: Console, platform: Platform, port: int) -> None:
                                                            "otp": code}).json()
         expect(not r["authenticated"], "a replayed OTP fails")
         console.print("The same OTP sent again: [red]no[/] — single use. Both attempts are in her history and the log.")
+
+        _login_with_national_id(console, http, base_url, agency, id_authority, portal, outbox, uin, amina)
 
         _step(console, "6. Anyone can audit the log")
         checkpoint = http.get("/transparency/v1/checkpoint").text

@@ -24,7 +24,7 @@ def test_openapi_describes_the_blocks(client):
 
 def test_jwks_publishes_public_keys_only(client):
     keys = client.get("/.well-known/jwks.json").json()["keys"]
-    assert {k["alg"] for k in keys} == {"ES256", "EdDSA"}
+    assert {k["alg"] for k in keys} == {"ES256", "EdDSA", "RS256"}
     assert all("d" not in k for k in keys)
 
 

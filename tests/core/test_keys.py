@@ -15,7 +15,8 @@ def test_keys_are_created_once_with_private_permissions(tmp_path):
     first = {k.kid for k in store.keys()}
     store.ensure()
     assert {k.kid for k in store.keys()} == first  # a restart does not make new keys
-    assert {(k.alg, k.purpose) for k in store.keys()} == {("ES256", "jwt"), ("EdDSA", "jwt"), ("EdDSA", "log")}
+    assert {(k.alg, k.purpose) for k in store.keys()} == {("ES256", "jwt"), ("EdDSA", "jwt"), ("RS256", "jwt"),
+                                                          ("EdDSA", "log")}
     for path in (tmp_path / "keys").iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
@@ -32,7 +33,7 @@ def test_rotation_keeps_retired_keys_published_and_leaves_the_log_key(tmp_path):
     assert store.active("EdDSA", "log")[0].kid == old_log
     published = {k["kid"]: k for k in store.jwks()["keys"]}
     assert old_info.kid in published and "d" not in published[old_info.kid]
-    assert len(published) == 4
+    assert len(published) == 6  # three token keys, each active and retired
     assert jwt.decode(signed, store.verification_keyset()).claims == {"x": 1}
 
 

@@ -110,7 +110,7 @@ def test_tokens_verify_after_key_rotation(actors, client, platform):
     token = actors("central-bank").token()
     platform.keys.rotate()
     jwks = client.get("/.well-known/jwks.json").json()["keys"]
-    assert len(jwks) == 4  # two active, two retired: old tokens still verify
+    assert len(jwks) == 6  # three active, three retired: old tokens still verify
     assert client.get("/governance/v1/participants", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     new = actors("central-bank").request_token().json()["access_token"]
     assert jwt.decode(new, platform.keys.verification_keyset()).header["kid"] == platform.keys.active("ES256")[0].kid

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
 
 from dpistack.app import create_app
@@ -133,14 +133,14 @@ def test_authlib_client_logs_a_person_in_through_the_pages(provider, platform):
     assert location.startswith(REDIRECT) and query["state"] == [state] and query["iss"] == [meta["issuer"]]
 
     token = client.fetch_token(meta["token_endpoint"], authorization_response=location, code_verifier=verifier)
-    id_token = jwt.decode(token["id_token"], keys(meta), algorithms=["ES256"]).claims
+    id_token = jwt.decode(token["id_token"], keys(meta), algorithms=["RS256"]).claims
     assert id_token["iss"] == meta["issuer"] and id_token["aud"] == "pension-web" and id_token["nonce"] == "n-0S6"
     assert id_token["acr"] == "idbb:acr:generated-code" and id_token["name"] == "Amina Hassan"
     assert provider["uin"] not in token["id_token"] and re.fullmatch(r"\d{36}", id_token["sub"])
 
     info = client.get(meta["userinfo_endpoint"])
     assert info.status_code == 200 and info.headers["content-type"] == "application/jwt"
-    claims = jwt.decode(info.text, keys(meta), algorithms=["ES256"]).claims
+    claims = jwt.decode(info.text, keys(meta), algorithms=["RS256"]).claims
     assert claims["sub"] == id_token["sub"] and claims["name"] == "Amina Hassan"
     assert claims["birthdate"] == AMINA["birth_date"] and "email" not in claims  # email: not asked for
     with platform.db.uow() as s:
@@ -154,18 +154,18 @@ def test_sub_is_pairwise_per_relying_party(provider):
     actors = provider["actors"]
     other = actors.onboard("tax-portal", "relying-party", ["relying-party"], ["identity-authority"])
     actors.grant_claims("tax-portal", ["name"])
-    key = ECKey.generate_key("P-256")
+    key = RSAKey.generate_key(2048)  # an eSignet-style client: RSA key, RS256 assertions (Authlib's default)
     assert register(other, "tax-web", key, claims=["name"]).status_code == 200
     subs = []
-    for client_id, client_key in (("pension-web", provider["key"]), ("tax-web", key)):
+    for client_id, client_key, alg in (("pension-web", provider["key"], "ES256"), ("tax-web", key, None)):
         meta = httpx.get(provider["base"] + "/.well-known/openid-configuration").json()
         client = OAuth2Client(client_id, client_key, token_endpoint_auth_method=PrivateKeyJWT(
-            meta["token_endpoint"], alg="ES256"), scope="openid", redirect_uri=REDIRECT, code_challenge_method="S256")
+            meta["token_endpoint"], alg=alg), scope="openid", redirect_uri=REDIRECT, code_challenge_method="S256")
         verifier = "a" * 50
         url, _ = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier)
         location = provider["person"].log_in(url, provider["uin"]).headers["location"]
         token = client.fetch_token(meta["token_endpoint"], authorization_response=location, code_verifier=verifier)
-        subs.append(jwt.decode(token["id_token"], keys(meta)).claims["sub"])
+        subs.append(jwt.decode(token["id_token"], keys(meta), algorithms=["RS256"]).claims["sub"])
     assert subs[0] != subs[1]
 
 
@@ -289,3 +289,15 @@ def test_client_registration_is_gated_by_governance(actors, client):
                      json={"requestTime": "2026-11-22T10:00:00Z", "request": update}).status_code == 403
     assert client.get("/authorize", params={"client_id": "clinic-web", "redirect_uri": "https://clinic.example/cb",
                                             "response_type": "code", "scope": "openid"}).status_code == 400  # inactive
+
+
+@pytest.mark.e2e
+def test_refused_token_requests_are_logged_without_secrets(provider, caplog):
+    client, meta, location = _code_and_client(provider)
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    with caplog.at_level("WARNING", logger="dpistack.oauth"):
+        _token_error(lambda: client.fetch_token(meta["token_endpoint"], authorization_response=location,
+                                                code_verifier="z" * 50))
+    logged = [r.getMessage() for r in caplog.records if r.name == "dpistack.oauth"]
+    assert len(logged) == 1 and "invalid_grant" in logged[0] and "pension-web" in logged[0]
+    assert code not in logged[0]

@@ -73,6 +73,7 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
+        log.info("refused %s %s: %s %s", request.method, request.url.path, exc.status, exc.title)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         headers.update(exc.headers or {})
         return JSONResponse(
@@ -81,6 +82,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
+        log.info("refused %s %s: 422 invalid request", request.method, request.url.path)
         errors = [
             {"loc": list(map(str, e.get("loc", ()))), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()

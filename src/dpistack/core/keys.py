@@ -2,7 +2,8 @@
 
 Two kinds of key live here:
 
-* ``jwt`` keys (one Ed25519, one P-256) sign access tokens, ID tokens and signed responses.
+* ``jwt`` keys (one Ed25519, one P-256, one RSA-2048) sign access tokens, ID tokens and signed
+  responses. RSA is there because OpenID Connect requires RS256 for ID tokens by default.
   ``rotate()`` makes new ones active and keeps the old public keys published in the JWKS so
   that what they signed can still be verified.
 * the ``log`` key (Ed25519) signs transparency-log checkpoints. Auditors pin it, so key
@@ -25,10 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from joserfc.jwk import ECKey, KeySet, OKPKey
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
-JWT_ALGS = {"ES256": "P-256", "EdDSA": "Ed25519"}
+JWT_ALGS = {"ES256": "P-256", "EdDSA": "Ed25519", "RS256": "RSA-2048"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class KeyStore:
             if not (self.dir / "master.secret").exists():
                 _write_private(self.dir / "master.secret", secrets.token_bytes(32))
             index = self._read_index()
-            wanted = [("ES256", "jwt"), ("EdDSA", "jwt"), ("EdDSA", "log")]
+            wanted = [("ES256", "jwt"), ("EdDSA", "jwt"), ("RS256", "jwt"), ("EdDSA", "log")]
             for alg, purpose in wanted:
                 if not any(k.alg == alg and k.purpose == purpose and k.status == "active" for k in index):
                     index.append(self._generate(alg, purpose))
@@ -122,6 +123,8 @@ class KeyStore:
     def _generate(self, alg: str, purpose: str) -> KeyInfo:
         if alg == "ES256":
             private = ec.generate_private_key(ec.SECP256R1())
+        elif alg == "RS256":
+            private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         else:
             private = ed25519.Ed25519PrivateKey.generate()
         pem = private.private_bytes(
@@ -153,8 +156,10 @@ class KeyStore:
         os.replace(tmp, self.dir / "keys.json")
 
 
-def _import(alg: str, pem: bytes, kid: str | None = None) -> OKPKey | ECKey:
+def _import(alg: str, pem: bytes, kid: str | None = None) -> OKPKey | ECKey | RSAKey:
     params = {"kid": kid} if kid else None
     if alg == "ES256":
         return ECKey.import_key(pem, parameters=params)
+    if alg == "RS256":
+        return RSAKey.import_key(pem, parameters=params)
     return OKPKey.import_key(pem, parameters=params)

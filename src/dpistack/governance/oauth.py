@@ -9,6 +9,7 @@ Errors use OAuth's own format (RFC 6749 §5.2), not problem+json.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
 from dpistack.governance.models import Participant, ParticipantKey, UsedAssertion
 
+log = logging.getLogger("dpistack.oauth")
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["ES256", "EdDSA"]
 CLOCK_SKEW = 30
@@ -44,6 +46,8 @@ class OAuthError(Exception):
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(OAuthError)
     async def _oauth_error(request: Request, exc: OAuthError):
+        # Every refusal is logged (never the assertion or code themselves): who tried what.
+        log.warning("OAuth request refused at %s: %s (%s)", request.url.path, exc.error, exc.description)
         headers = {"Cache-Control": "no-store"}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer error="invalid_client"'

@@ -9,6 +9,7 @@
   ``private_key_jwt`` against the key it registered, checks code, redirect URI and PKCE
   verifier, and returns an ID token and an access token for ``/oidc/userinfo``. A code used
   twice is refused and everything issued from it is revoked (RFC 6749 §4.1.2).
+* ID tokens and userinfo are signed RS256 (OIDC Core §15.1 makes it the default).
 * ``sub`` is pairwise: the partner-specific user token (PSUT) of the person for the client's
   relying party, as eSignet does, so two relying parties cannot correlate a person.
 """
@@ -45,7 +46,8 @@ from dpistack.identity.service import IdentityContext, log_access
 log = logging.getLogger("dpistack.identity.oidc")
 
 ACR_OTP = "idbb:acr:generated-code"
-CLIENT_ASSERTION_ALGS = ["ES256", "EdDSA", "RS256", "PS256"]
+CLIENT_ASSERTION_ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
+ID_TOKEN_ALG = "RS256"  # OIDC Core §15.1: the one every relying party can verify
 # Relying-party libraries sign their assertions for up to an hour by default (Authlib: 3600 s);
 # replay protection remembers each jti until it expires, so a long lifetime stays safe.
 CLIENT_ASSERTION_MAX_SECONDS = 3600
@@ -78,14 +80,15 @@ def discovery(platform: Platform) -> dict:
         "token_endpoint": base + "/oauth/token",
         "userinfo_endpoint": base + "/oidc/userinfo",
         "jwks_uri": base + "/.well-known/jwks.json",
+        "registration_endpoint": base + "/client-mgmt/oidc-client",
         "scopes_supported": ["openid", *SCOPE_CLAIMS],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
         "acr_values_supported": [ACR_OTP],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": SIGNING_ALGS,
-        "userinfo_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
+        "userinfo_signing_alg_values_supported": [ID_TOKEN_ALG],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
@@ -339,8 +342,7 @@ def _pkce_ok(verifier: str, challenge: str) -> bool:
 
 
 def _refuse(error: str, description: str, client_id: str | None, status: int = 400) -> OAuthError:
-    log.warning("token request refused (%s) for client %s: %s", error, client_id, description)
-    return OAuthError(error, description, status)
+    return OAuthError(error, f"{description} (client {client_id})" if client_id else description, status)
 
 
 def exchange_code(platform: Platform, form: dict[str, str]) -> dict:
@@ -406,7 +408,7 @@ def _tokens(platform: Platform, ctx: IdentityContext, client: OidcClient, txn: O
             data = ctx.cipher.decrypt_fields(session.get(Person, uin).demographics, record=uin)
         id_claims.update(claims.values(data, in_id_token, txn.claims_locales))
     return {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": txn.scope,
-            "id_token": sign_jwt(platform, id_claims)}
+            "id_token": sign_jwt(platform, id_claims, alg=ID_TOKEN_ALG)}
 
 
 class InvalidToken(Exception):
@@ -441,4 +443,5 @@ def userinfo(platform: Platform, token: str) -> str:
         log_access(session, ctx, uin, accessor=client.relying_party_id, purpose=f"oidc userinfo: {client.client_id}",
                    categories=released or ["none"], consent_id=txn.id)
     return sign_jwt(platform, {"iss": issuer(platform), "aud": client.client_id, "sub": c["sub"],
-                               "iat": int(time.time()), **claims.values(data, released, txn.claims_locales)})
+                               "iat": int(time.time()), **claims.values(data, released, txn.claims_locales)},
+                    alg=ID_TOKEN_ALG)

@@ -206,8 +206,9 @@ ENVELOPE = {"content": {"application/json": {}}}
 
 
 def _envelope(status: int, client_id: str | None = None, errors: list[dict] | None = None) -> JSONResponse:
-    body = {"responseTime": iso(utcnow()), "response": {"clientId": client_id} if client_id else None,
-            "errors": errors or []}
+    body: dict = {"responseTime": iso(utcnow()), "errors": errors or []}
+    if client_id:
+        body["response"] = {"clientId": client_id}
     return JSONResponse(body, status_code=status)
 
 
