@@ -24,7 +24,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     app.state.metrics = Metrics()
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(app.state.metrics.asgi)
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
     install_handlers(app)
     oauth.install_handlers(app)

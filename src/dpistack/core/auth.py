@@ -37,7 +37,25 @@ def sign_jwt(platform: Platform, claims: dict, typ: str = "JWT", alg: str = "ES2
     return jwt.encode({"alg": alg, "kid": info.kid, "typ": typ}, claims, key)
 
 
+_VERIFIED_MAX = 10_000
+
+
 def verify_access_token(platform: Platform, token: str) -> Caller:
+    """The caller named by a valid token. A verified token is remembered until it expires (it
+    cannot change, and access tokens are not revocable), so a busy client costs one signature
+    check per token, not per request."""
+    verified: dict[str, tuple[Caller, float]] = platform.extras.setdefault("verified_tokens", {})
+    hit = verified.get(token)
+    if hit is not None and hit[1] > time.time():
+        return hit[0]
+    caller, exp = _verify_access_token(platform, token)
+    if len(verified) >= _VERIFIED_MAX:
+        verified.clear()  # crude but bounded; refilled at one signature check per token
+    verified[token] = (caller, exp)
+    return caller
+
+
+def _verify_access_token(platform: Platform, token: str) -> tuple[Caller, float]:
     try:
         decoded = jwt.decode(token, platform.keys.verification_keyset(), algorithms=SIGNING_ALGS)
     except (JoseError, ValueError, TypeError) as exc:
@@ -55,7 +73,7 @@ def verify_access_token(platform: Platform, token: str) -> Caller:
     if not isinstance(sub, str) or not sub:
         raise Unauthorized("The access token names no participant.")
     scopes = frozenset(str(claims.get("scope", "")).split())
-    return Caller(participant_id=sub, scopes=scopes, token_id=str(claims.get("jti", "")))
+    return Caller(participant_id=sub, scopes=scopes, token_id=str(claims.get("jti", ""))), float(exp)
 
 
 def bearer_token(request: Request) -> str:

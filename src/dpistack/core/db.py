@@ -6,13 +6,16 @@ PostgreSQL (psycopg 3). The schema is only ever made by Alembic migrations.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from contextlib import contextmanager
 from importlib import resources
 from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from dpistack.core.config import Settings
@@ -35,7 +38,9 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # A pool as large as the worker threads: a connection opened per request would redo the PRAGMAs.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40,
+                               max_overflow=10)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -75,6 +80,33 @@ def migrate(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
+class _SqliteWriterLock:
+    """SQLite writers queue on a file lock instead of SQLite's busy handler, which sleeps in
+    growing steps (up to 100 ms) and wastes most of the time when several worker processes
+    write at once. A thread lock orders the threads of one process (flock is per process)."""
+
+    def __init__(self, settings: Settings):
+        self._path = settings.data_dir / "dpi.sqlite3.write-lock"
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
 class Database:
     """The engine and session factory of one instance."""
 
@@ -82,10 +114,21 @@ class Database:
         self.settings = settings
         self.engine = engine or make_engine(settings)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = _SqliteWriterLock(settings) if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
     def uow(self, write: bool = False) -> Iterator[Session]:
         """One transaction per command: commit on success, roll back on any exception."""
+        if write and self._writer is not None:
+            with self._writer:
+                with self._uow(write) as session:
+                    yield session
+            return
+        with self._uow(write) as session:
+            yield session
+
+    @contextmanager
+    def _uow(self, write: bool) -> Iterator[Session]:
         session = self._sessions()
         try:
             if write:
@@ -97,6 +140,13 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction on a plain connection, for hot paths: the ORM session's
+        bookkeeping costs more than SQLite takes to answer a primary-key look-up."""
+        with self.engine.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -12,7 +12,7 @@ from dpistack.core.errors import problem_response
 from dpistack.core.platform import Platform
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:  # async: no worker-thread hop for a lookup
     return request.app.state.platform
 
 
@@ -65,10 +65,25 @@ class Metrics:
             "dpi_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
         )
 
-    async def middleware(self, request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        self.requests.labels(request.method, route, str(response.status_code)).inc()
-        self.latency.labels(request.method, route).observe(time.perf_counter() - start)
-        return response
+    def asgi(self, app: ASGIApp) -> ASGIApp:
+        """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs a task and a stream per request)."""
+
+        async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            start, status = time.perf_counter(), 500
+
+            async def send_and_note(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_and_note)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.requests.labels(scope["method"], route, str(status)).inc()
+                self.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
+
+        return measured

@@ -56,7 +56,8 @@ class KeyStore:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
         self._lock = threading.Lock()
-        self._cache: dict[str, OKPKey | ECKey] = {}
+        self._cache: dict[str, OKPKey | ECKey | RSAKey] = {}
+        self._index_cache: tuple | None = None  # (file stamp, index, keyset or None)
 
     # -- set-up -----------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -107,9 +108,6 @@ class KeyStore:
             out.append(jwk)
         return {"keys": out}
 
-    def verification_keyset(self) -> KeySet:
-        return KeySet([self._load(i) for i in self._read_index() if i.purpose == "jwt"])
-
     def log_private_key(self) -> ed25519.Ed25519PrivateKey:
         _, key = self.active("EdDSA", "log")
         return key.private_key  # type: ignore[return-value]
@@ -143,10 +141,26 @@ class KeyStore:
         return key
 
     def _read_index(self) -> list[KeyInfo]:
+        # Re-read only when the file changed (another process may rotate): a stat per call.
         path = self.dir / "keys.json"
-        if not path.exists():
+        try:
+            st = path.stat()
+        except FileNotFoundError:
             return []
-        return [KeyInfo(**row) for row in json.loads(path.read_text())]
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = self._index_cache
+        if cached is None or cached[0] != stamp:
+            cached = self._index_cache = (stamp, [KeyInfo(**row) for row in json.loads(path.read_text())], None)
+        return list(cached[1])
+
+    def verification_keyset(self) -> KeySet:
+        """Every ``jwt`` key (active and retired), built once per change of the index."""
+        self._read_index()  # refreshes the cache if the file changed
+        stamp, infos, keyset = self._index_cache
+        if keyset is None:
+            keyset = KeySet([self._load(i) for i in infos if i.purpose == "jwt"])
+            self._index_cache = (stamp, infos, keyset)
+        return keyset
 
     def _write_index(self, index: list[KeyInfo]) -> None:
         # Atomic replace so that a concurrent reader never sees half a file.

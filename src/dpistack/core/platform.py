@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from dpistack.core.config import Settings
 from dpistack.core.db import Database, migrate
+from dpistack.core.groupcommit import GroupCommit
 from dpistack.core.keys import KeyStore
 from dpistack.core.ratelimit import RateLimiter
 
@@ -37,5 +38,14 @@ class Platform:
             limiter = self.extras["rate_limiter"] = RateLimiter(self.settings.rate_limit_storage)
         return limiter
 
+    @property
+    def group_commit(self) -> GroupCommit:
+        committer = self.extras.get("group_commit")
+        if committer is None:
+            committer = self.extras.setdefault("group_commit", GroupCommit(self.db))
+        return committer
+
     def close(self) -> None:
+        if "group_commit" in self.extras:
+            self.extras["group_commit"].close()
         self.db.dispose()

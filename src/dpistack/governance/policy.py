@@ -7,13 +7,17 @@ the access rights granted by governance.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
+import weakref
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Callable
 
 import cedarpy
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -57,6 +61,17 @@ class _PolicyCache:
 
 _cache = _PolicyCache()
 
+# Decisions are remembered for DECISION_TTL seconds: policies, participants and grants change
+# only when a proposal is enacted, which clears this process's memory at once (other
+# processes see the change within the TTL).
+DECISION_TTL = 1.0
+_decisions: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple[Decision, float]]]" = weakref.WeakKeyDictionary()
+
+
+def forget_decisions() -> None:
+    for remembered in list(_decisions.values()):
+        remembered.clear()
+
 
 def check_policies(text: str) -> None:
     """Refuse a policy set that does not parse or that fails on a sample request."""
@@ -76,9 +91,30 @@ def _participant_entity(p: Participant) -> dict:
     }
 
 
+def remembered(engine: Any, participant_id: str, action: str, resource: tuple[str, str]) -> Decision | None:
+    """A decision still remembered for this database, or None."""
+    hit = _decisions.get(engine, {}).get((participant_id, action, resource, None))
+    return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+
 def authorize(session: Session, participant_id: str, action: str, resource: tuple[str, str] = ("Platform", "dpistack"),
               context: dict | None = None) -> Decision:
     """Evaluate the policy set in force for one request. Unknown participants are denied."""
+    memory = _decisions.setdefault(session.get_bind(), {})  # per database
+    key = (participant_id, action, resource, json.dumps(context, sort_keys=True) if context else None)
+    hit = memory.get(key)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    decision = _authorize(session, participant_id, action, resource, context)
+    if len(memory) > 10_000:
+        memory.clear()
+    memory[key] = (decision, now + DECISION_TTL)
+    return decision
+
+
+def _authorize(session: Session, participant_id: str, action: str, resource: tuple[str, str],
+               context: dict | None) -> Decision:
     version, policies = _cache.get(session)
     principal = session.get(Participant, participant_id)
     if principal is None:
@@ -115,10 +151,17 @@ def authorize(session: Session, participant_id: str, action: str, resource: tupl
 def require(action: str, resource: tuple[str, str] = ("Platform", "dpistack")) -> Callable[..., Caller]:
     """FastAPI dependency: an authenticated participant whom policy permits ``action``."""
 
-    def dependency(request: Request, platform: Platform = Depends(get_platform)) -> Caller:
-        caller = verify_access_token(platform, bearer_token(request))
+    def decide(platform: Platform, participant_id: str) -> Decision:
         with platform.db.uow() as session:
-            decision = authorize(session, caller.participant_id, action, resource)
+            return authorize(session, participant_id, action, resource)
+
+    async def dependency(request: Request, platform: Platform = Depends(get_platform)) -> Caller:
+        # Async, so that a request does not hop to a worker thread just for this: the token
+        # check and the decision are usually remembered; only a miss goes to the database.
+        caller = verify_access_token(platform, bearer_token(request))
+        decision = remembered(platform.db.engine, caller.participant_id, action, resource)
+        if decision is None:
+            decision = await run_in_threadpool(decide, platform, caller.participant_id)
         if not decision.allowed:
             raise AccessDenied(caller.participant_id, action)
         return caller

@@ -42,7 +42,7 @@ from dpistack.governance.models import (
     Proposal,
     RulesVersion,
 )
-from dpistack.governance.policy import check_policies
+from dpistack.governance.policy import check_policies, forget_decisions
 from dpistack.transparency import service as tlog
 
 APPROVAL_ALGS = ["ES256", "EdDSA"]
@@ -359,6 +359,7 @@ def _close(session: Session, proposal: Proposal, status: str) -> None:
 
 def _enact(session: Session, proposal: Proposal) -> None:
     """Apply an approved proposal. Runs in the transaction of the approval that completed it."""
+    forget_decisions()
     p = proposal.payload
     kind = proposal.kind
     if kind == "participant.onboard":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from dpistack.core.auth import Caller
 from dpistack.core.http import get_platform
@@ -106,12 +107,11 @@ def send_otp(body: OtpRequest, caller: Caller = Depends(require("identity:authen
 
 @router.post("/authenticate", response_model=AuthResult, responses=RATE_LIMITED,
              summary="Authenticate a person (OTP, demographic, biometric factors): yes/no and a partner token")
-def authenticate(body: AuthRequest, caller: Caller = Depends(require("identity:authenticate")),
-                 platform: Platform = Depends(get_platform)) -> dict:
+async def authenticate(body: AuthRequest, caller: Caller = Depends(require("identity:authenticate")),
+                       platform: Platform = Depends(get_platform)) -> dict:
     authentication.check_failure_rate(platform, caller.participant_id)
-    ctx = service.IdentityContext.of(platform)
-    with platform.db.uow(write=True) as session:
-        result = authentication.authenticate(session, ctx, caller.participant_id, body)
+    result = await run_in_threadpool(authentication.authenticate, platform, service.IdentityContext.of(platform),
+                                     caller.participant_id, body)
     authentication.count_failure(platform, caller.participant_id, result)
     return result
 
@@ -121,8 +121,6 @@ def authenticate(body: AuthRequest, caller: Caller = Depends(require("identity:a
 def ekyc(body: KycRequest, caller: Caller = Depends(require("identity:authenticate")),
          platform: Platform = Depends(get_platform)) -> dict:
     authentication.check_failure_rate(platform, caller.participant_id)
-    ctx = service.IdentityContext.of(platform)
-    with platform.db.uow(write=True) as session:
-        result = authentication.kyc(session, ctx, platform, caller.participant_id, body)
+    result = authentication.kyc(platform, service.IdentityContext.of(platform), caller.participant_id, body)
     authentication.count_failure(platform, caller.participant_id, result)
     return result

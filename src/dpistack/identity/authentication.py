@@ -16,18 +16,20 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from dpistack.core.auth import sign_jwt
 from dpistack.core.crypto import blind_index
+from dpistack.core.groupcommit import batch_of
 from dpistack.core.platform import Platform
-from dpistack.core.timeutil import as_utc, utcnow
+from dpistack.core.timeutil import utcnow
 from dpistack.identity import claims, matching, numbers, otp, vids
 from dpistack.identity.errors import RateLimited
-from dpistack.identity.models import AuthEvent, AuthLock, Person
+from dpistack.identity.models import AuthEvent, AuthLock
 from dpistack.identity.schemas import AuthRequest, DemographicFactor, KycRequest, OtpRequest
 from dpistack.identity.service import BIOMETRIC_DUPLICATE_SCORE, LEGAL_BASIS, IdentityContext, log_access
 from dpistack.transparency import service as tlog
@@ -74,17 +76,6 @@ def request_otp(session: Session, ctx: IdentityContext, partner_id: str, request
                       transaction_id=request.transaction_id, channel=ctx.channels[channel], to=to)
 
 
-def _locked(session: Session, subject: str) -> bool:
-    since = utcnow() - LOCKOUT_WINDOW
-    last_success = session.scalar(select(func.max(AuthEvent.created_at)).where(
-        AuthEvent.subject == subject, AuthEvent.outcome == "success"))
-    if last_success is not None and as_utc(last_success) > since:
-        since = as_utc(last_success)
-    failures = session.scalar(select(func.count()).select_from(AuthEvent).where(
-        AuthEvent.subject == subject, AuthEvent.outcome != "success", AuthEvent.created_at > since))
-    return failures >= LOCKOUT_FAILURES
-
-
 def _demographics_match(factor: DemographicFactor, data: dict) -> bool:
     checks = []
     if factor.given or factor.family:
@@ -100,68 +91,133 @@ def _demographics_match(factor: DemographicFactor, data: dict) -> bool:
     return bool(checks) and all(checks)
 
 
-def authenticate(session: Session, ctx: IdentityContext, partner_id: str, request: AuthRequest) -> dict:
-    result, _ = authenticate_person(session, ctx, partner_id, request)
-    return result
+@dataclass
+class Assessment:
+    """What the read-only part of an authentication found out."""
+
+    uin: str  # the person's UIN, or the ID as given when it names nobody
+    subject: str
+    factors: list[str]
+    outcome: str | None  # decided already (locked, failure, blocked), or None: factors check out so far
+    data: dict | None  # the person's demographics, when known
 
 
-def kyc(session: Session, ctx: IdentityContext, platform: Platform, partner_id: str, request: KycRequest) -> dict:
-    """Authenticate, then release, signed, the claims governance allows the relying party and
-    the person consented to; the release goes to the transparency log with what was released."""
-    result, person = authenticate_person(session, ctx, partner_id, request, purpose="ekyc")
-    if person is None:
-        return {**result, "kyc": None}
-    released = sorted(claims.granted(session, partner_id) & set(request.consented_claims))
-    data = ctx.cipher.decrypt_fields(person.demographics, record=person.uin)
-    now = int(time.time())
-    payload = {"iss": platform.settings.public_url, "aud": partner_id, "sub": result["token"], "iat": now,
-               "txn": request.transaction_id, **claims.values(data, released, request.claims_locales)}
-    log_access(session, ctx, person.uin, accessor=partner_id, purpose="ekyc", categories=released or ["none"],
-               consent_id=f"{partner_id}:{request.transaction_id}")
-    return {**result, "kyc": sign_jwt(platform, payload, typ="kyc+jwt")}
+@dataclass(frozen=True)
+class Authenticated:
+    uin: str
+    data: dict
 
 
-def locked_types(session: Session, subject: str) -> set[str]:
+# Built once: constructing a statement costs more than SQLite takes to run it.
+_LAST_SUCCESS = (select(func.max(AuthEvent.created_at))
+                 .where(AuthEvent.subject == bindparam("subject"), AuthEvent.outcome == "success").scalar_subquery())
+_RECENT_FAILURES = select(func.count()).select_from(AuthEvent).where(
+    AuthEvent.subject == bindparam("subject"), AuthEvent.outcome != "success",
+    AuthEvent.created_at > bindparam("since"), or_(_LAST_SUCCESS.is_(None), AuthEvent.created_at > _LAST_SUCCESS))
+_INSERT_EVENT = insert(AuthEvent.__table__)
+_LOCKED_TYPES = select(AuthLock.auth_type).where(AuthLock.subject == bindparam("subject"), AuthLock.locked)
+
+
+def _recent_failures(session: Session | Connection, subject: str) -> int:
+    """Failures in the lockout window since the last success, in one query."""
+    return session.execute(_RECENT_FAILURES, {"subject": subject, "since": utcnow() - LOCKOUT_WINDOW}).scalar_one()
+
+
+def locked_types(session: Session | Connection, subject: str) -> set[str]:
     """The authentication types the person has locked against relying parties."""
-    return set(session.scalars(select(AuthLock.auth_type).where(AuthLock.subject == subject, AuthLock.locked)))
+    return set(session.execute(_LOCKED_TYPES, {"subject": subject}).scalars())
 
 
-def authenticate_person(session: Session, ctx: IdentityContext, partner_id: str, request: AuthRequest,
-                        purpose: str = "authentication", honour_locks: bool = True) -> tuple[dict, Person | None]:
-    """(the answer, the person when authenticated). ``honour_locks`` is False only for the
-    person's own login to the residents' service, where they unlock what they locked."""
+def _assess(session: Session | Connection, ctx: IdentityContext, request: AuthRequest, honour_locks: bool) -> Assessment:
+    """Everything but the OTP (which is spent) needs only reads: lockout, locks, factors."""
     factors = [name for name, given in (("otp", request.otp), ("demographics", request.demographics),
                                         ("biometrics", request.biometrics)) if given]
     person = vids.resolve(session, request.individual_id, request.individual_id_type)
     uin = person.uin if person is not None else request.individual_id
     subject = subject_of(ctx, uin)
-    if _locked(session, subject):
-        outcome = "locked"
-    elif person is None or not factors:
-        outcome = "failure"
-    elif honour_locks and locked_types(session, subject) & set(factors):
-        outcome = "blocked"
+    if _recent_failures(session, subject) >= LOCKOUT_FAILURES:
+        return Assessment(uin, subject, factors, "locked", None)
+    if person is None or not factors:
+        return Assessment(uin, subject, factors, "failure", None)
+    if honour_locks and locked_types(session, subject) & set(factors):
+        return Assessment(uin, subject, factors, "blocked", None)
+    data = ctx.cipher.decrypt_fields(person.demographics, record=uin)
+    ok = True
+    if request.demographics is not None:
+        ok &= _demographics_match(request.demographics, data)
+    if request.biometrics:
+        probe = [base64.b64decode(b.template) for b in request.biometrics]
+        hits = ctx.abis.identify(probe, gallery=[uin], max_results=1)
+        ok &= bool(hits) and hits[0].score >= BIOMETRIC_DUPLICATE_SCORE
+    return Assessment(uin, subject, factors, None if ok else "failure", data)
+
+
+def _record(session: Session, ctx: IdentityContext, partner_id: str, request: AuthRequest, found: Assessment,
+            purpose: str) -> tuple[dict, Authenticated | None]:
+    """The writes: spend the OTP and a limited VID, add to the history and the log."""
+    outcome = found.outcome
+    if outcome is None and request.otp is not None:
+        if not otp.verify(session, key=ctx.index_key, uin=found.uin, partner_id=partner_id,
+                          transaction_id=request.transaction_id, code=request.otp):
+            outcome = "failure"
+    outcome = outcome or "success"
+    if outcome == "success" and request.individual_id_type == "VID":
+        vids.spend(session, request.individual_id)
+    event = {"subject": found.subject, "partner_id": partner_id, "transaction_id": request.transaction_id,
+             "factors": found.factors, "outcome": outcome, "purpose": purpose, "created_at": utcnow()}
+    batch = batch_of(session)
+    if batch is not None:
+        batch.defer("auth_events", event, lambda events: session.connection().execute(_INSERT_EVENT, events))
     else:
-        data = ctx.cipher.decrypt_fields(person.demographics, record=uin)
-        ok = True
-        if request.otp is not None:
-            ok &= otp.verify(session, key=ctx.index_key, uin=uin, partner_id=partner_id,
-                             transaction_id=request.transaction_id, code=request.otp)
-        if request.demographics is not None:
-            ok &= _demographics_match(request.demographics, data)
-        if request.biometrics:
-            probe = [base64.b64decode(b.template) for b in request.biometrics]
-            hits = ctx.abis.identify(probe, gallery=[uin], max_results=1)
-            ok &= bool(hits) and hits[0].score >= BIOMETRIC_DUPLICATE_SCORE
-        outcome = "success" if ok else "failure"
-        if ok and request.individual_id_type == "VID":
-            vids.spend(session, request.individual_id)
-    session.add(AuthEvent(subject=subject, partner_id=partner_id, transaction_id=request.transaction_id,
-                          factors=factors, outcome=outcome, purpose=purpose))
+        session.connection().execute(_INSERT_EVENT, event)
     tlog.append(session, tlog.access_entry(
-        subject_pseudonym=ctx.pseudonym(uin), accessor=partner_id, categories=factors or ["none"],
+        subject_pseudonym=ctx.pseudonym(found.uin), accessor=partner_id, categories=found.factors or ["none"],
         purpose=f"{purpose}: {outcome}", legal_basis=LEGAL_BASIS))
     success = outcome == "success"
     result = {"authenticated": success, "transaction_id": request.transaction_id,
-              "token": numbers.partner_token(ctx.token_key, uin, partner_id) if success else None}
-    return result, person if success else None
+              "token": numbers.partner_token(ctx.token_key, found.uin, partner_id) if success else None}
+    return result, Authenticated(found.uin, found.data) if success else None
+
+
+def authenticate_person(session: Session, ctx: IdentityContext, partner_id: str, request: AuthRequest,
+                        purpose: str = "authentication",
+                        honour_locks: bool = True) -> tuple[dict, Authenticated | None]:
+    """(the answer, the person when authenticated), in the caller's write transaction.
+    ``honour_locks`` is False only for the person's own login to the residents' service,
+    where they unlock what they locked."""
+    return _record(session, ctx, partner_id, request, _assess(session, ctx, request, honour_locks), purpose)
+
+
+def authenticate(platform: Platform, ctx: IdentityContext, partner_id: str, request: AuthRequest) -> dict:
+    """The relying parties' path: reads in a read transaction, then the writes by group commit
+    (durable before the answer; a burst of authentications shares one commit)."""
+    with platform.db.reading() as connection:
+        found = _assess(connection, ctx, request, honour_locks=True)
+    result, _ = platform.group_commit.run(
+        lambda session: _record(session, ctx, partner_id, request, found, "authentication"))
+    return result
+
+
+def kyc(platform: Platform, ctx: IdentityContext, partner_id: str, request: KycRequest) -> dict:
+    """Authenticate, then release, signed, the claims governance allows the relying party and
+    the person consented to; the release goes to the transparency log with what was released."""
+    with platform.db.reading() as connection:
+        found = _assess(connection, ctx, request, honour_locks=True)
+    with platform.db.uow() as session:
+        granted = claims.granted(session, partner_id)
+
+    def record(session: Session) -> tuple[dict, list[str] | None]:
+        result, person = _record(session, ctx, partner_id, request, found, "ekyc")
+        if person is None:
+            return result, None
+        released = sorted(granted & set(request.consented_claims))
+        log_access(session, ctx, person.uin, accessor=partner_id, purpose="ekyc", categories=released or ["none"],
+                   consent_id=f"{partner_id}:{request.transaction_id}")
+        return result, released
+
+    result, released = platform.group_commit.run(record)
+    if released is None:
+        return {**result, "kyc": None}
+    payload = {"iss": platform.settings.public_url, "aud": partner_id, "sub": result["token"], "iat": int(time.time()),
+               "txn": request.transaction_id, **claims.values(found.data, released, request.claims_locales)}
+    return {**result, "kyc": sign_jwt(platform, payload, typ="kyc+jwt")}

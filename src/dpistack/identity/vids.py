@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -82,16 +82,24 @@ def usable(row: VirtualId | None) -> bool:
     return row.transactions_left is None or row.transactions_left > 0
 
 
-def resolve(session: Session, individual_id: str, id_type: str) -> Person | None:
-    """The active person behind a UIN or a usable VID; None for anything else (never says why)."""
+_PERSON = select(Person.__table__.c.uin, Person.__table__.c.status, Person.__table__.c.demographics).where(
+    Person.__table__.c.uin == bindparam("uin"))
+
+
+_VID = select(VirtualId.__table__).where(VirtualId.__table__.c.vid == bindparam("vid"))
+
+
+def resolve(session: Session | Connection, individual_id: str, id_type: str) -> Row | None:
+    """The active person behind a UIN or a usable VID (a row with ``uin``, ``status``,
+    ``demographics``); None for anything else (never says why)."""
     if id_type == "VID":
-        row = session.get(VirtualId, individual_id) if numbers.is_valid_vid(individual_id) else None
+        row = session.execute(_VID, {"vid": individual_id}).first() if numbers.is_valid_vid(individual_id) else None
         if not usable(row):
             return None
         individual_id = row.uin
     elif not numbers.is_valid_uin(individual_id):
         return None
-    person = session.get(Person, individual_id)
+    person = session.execute(_PERSON, {"uin": individual_id}).first()
     return person if person is not None and person.status == "active" else None
 
 
