@@ -2,16 +2,32 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from dpistack.cli import app
 
 
+@pytest.mark.e2e
 def test_bench_identity_smoke():
     result = CliRunner().invoke(app, ["bench", "identity", "--people", "500", "--queries", "20", "--uins", "2000",
-                                      "--json"])
+                                      "--enrol-people", "300", "--enrolments", "20", "--auth-seconds", "1",
+                                      "--auth-concurrency", "4", "--json"], env={"DPI_DATABASE_URL": None})
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["bench"] == "identity" and figures["uins"] == 2000 and figures["match_people"] == 500
     assert figures["uin_per_s"] > 0 and figures["match_match_ms_p95"] > 0
     assert 0 <= figures["match_recall"] <= 1
+
+    # The bulk loader writes what enrol() writes: exact copies of loaded people are duplicates.
+    assert figures["backend"] == "sqlite" and figures["enrol_people"] == 300
+    assert figures["enrol_exact_copies"] == figures["enrol_exact_copies_duplicate"] == 5
+    variants, new = figures["enrol_variant_statuses"], figures["enrol_new_statuses"]
+    assert sum(variants.values()) + sum(new.values()) == figures["enrol_enrolments"] == 20
+    assert variants.get("duplicate", 0) > 0 and new.get("issued", 0) > 0
+    assert 0 < figures["enrol_ms_p50"] <= figures["enrol_ms_p95"] <= figures["enrol_ms_max"]
+
+    # Authentication over HTTP: every answer a 200 that says yes.
+    assert figures["auth_people"] > 0 and figures["auth_requests"] > 0
+    assert figures["auth_non_200"] == 0 and figures["auth_refused"] == 0
+    assert figures["auth_per_s"] > 0 and figures["auth_ms_p50"] > 0
