@@ -190,7 +190,9 @@ def authenticate_person(session: Session, ctx: IdentityContext, partner_id: str,
 
 def authenticate(platform: Platform, ctx: IdentityContext, partner_id: str, request: AuthRequest) -> dict:
     """The relying parties' path: reads in a read transaction, then the writes by group commit
-    (durable before the answer; a burst of authentications shares one commit)."""
+    (durable before the answer; a burst of authentications shares one commit). The lockout
+    count is read before the write, so attempts on one person arriving in the same instant
+    can pass the threshold by at most that burst; the next attempt is locked."""
     with platform.db.reading() as connection:
         found = _assess(connection, ctx, request, honour_locks=True)
     result, _ = platform.group_commit.run(
