@@ -28,11 +28,12 @@ def create_app(platform: Platform) -> FastAPI:
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
     install_handlers(app)
     oauth.install_handlers(app)
+    # FastAPI tries routes in order: the busiest (authentication of people) first.
+    app.include_router(identity_api.router)
     app.include_router(core_api.router)
     app.include_router(oauth.router)
     app.include_router(governance_api.router)
     app.include_router(transparency_api.router)
-    app.include_router(identity_api.router)
     app.include_router(oidc_api.router)
     app.include_router(residents_api.router)
     return app

@@ -3,6 +3,7 @@ written once per batch."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -19,7 +20,7 @@ def table(platform):
 
 
 def _insert(n):
-    def fn(session):
+    def fn(session, platform=None):
         session.execute(text("INSERT INTO gc_probe (n) VALUES (:n)"), {"n": n})
         return n
     return fn
@@ -59,7 +60,7 @@ def test_deferred_rows_are_written_once_per_batch(table):
     written = []
 
     def fn(n):
-        def inner(session):
+        def inner(session, platform):
             batch = batch_of(session)
             assert batch is not None
             batch.defer("probe", n, lambda items: (written.append(list(items)),
@@ -71,3 +72,53 @@ def test_deferred_rows_are_written_once_per_batch(table):
     assert written == [[100], [101]] and {100, 101} <= _count(platform)
     with platform.db.uow() as session:  # an ordinary transaction defers nothing
         assert batch_of(session) is None
+
+
+def _insert_n(session, platform, n):
+    session.execute(text("INSERT INTO gc_probe (n) VALUES (:n)"), {"n": n})
+    return n
+
+
+def test_on_the_event_loop_writes_share_a_commit_and_fail_alone(table):
+    platform = table
+
+    async def main():
+        calls = [platform.group_commit.run_async(_insert_n, 3 if n == 7 else n) for n in range(20)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    failed = [n for n, o in enumerate(outcomes) if isinstance(o, Exception)]
+    assert failed == [7] and [o for o in outcomes if not isinstance(o, Exception)] == [n for n in range(20) if n != 7]
+    assert _count(platform) == set(range(20)) - {7}
+
+
+def test_the_loop_serves_on_while_another_writer_holds_the_lock(sqlite_platform):
+    """SQLite's writers take turns on a lock. The loop never waits for it: while a thread
+    holds it, other coroutines run; the write goes through once the lock is free."""
+    platform = sqlite_platform
+    with platform.db.uow(write=True) as s:
+        s.execute(text("CREATE TABLE gc_probe (n INTEGER PRIMARY KEY)"))
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with platform.db.uow(write=True):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+
+    async def main():
+        write = asyncio.ensure_future(platform.group_commit.run_async(_insert_n, 42))
+        ticks = 0
+        while ticks < 20:  # the loop keeps turning while the write waits
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert not write.done()
+        release.set()
+        return ticks, await asyncio.wait_for(write, 10)
+
+    ticks, result = asyncio.run(main())
+    thread.join(10)
+    assert ticks == 20 and result == 42 and 42 in _count(platform)

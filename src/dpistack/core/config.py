@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         default="100/minute", description="Failed authentications a relying party may cause before it gets 429."
     )
     otp_send_limit: str = Field(default="600/minute", description="OTPs a relying party may have sent.")
+    process_caches: bool = Field(
+        default=True,
+        description="Keep hot rows (people's authentication state) in each worker process, kept true by the "
+        "host's change board. Turn off when several hosts share one PostgreSQL.",
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

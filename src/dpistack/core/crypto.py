@@ -9,11 +9,10 @@ under a separate key, so the index reveals nothing without the key.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
-from typing import Any
+from typing import Any, Collection
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -49,13 +48,15 @@ class FieldCipher:
     def encrypt_fields(self, values: dict[str, Any], *, record: str) -> dict[str, str]:
         return {f: self.encrypt(v, record=record, field=f) for f, v in values.items() if v is not None}
 
-    def decrypt_fields(self, sealed: dict[str, str], *, record: str) -> dict[str, Any]:
-        return {f: self.decrypt(t, record=record, field=f) for f, t in sealed.items()}
+    def decrypt_fields(self, sealed: dict[str, str], *, record: str,
+                       only: Collection[str] | None = None) -> dict[str, Any]:
+        """Open the sealed fields (``only`` those named, when given: open no more than needed)."""
+        return {f: self.decrypt(t, record=record, field=f) for f, t in sealed.items() if only is None or f in only}
 
 
 def blind_index(key: bytes, value: str, *, purpose: str) -> str:
     """A keyed, purpose-separated index of ``value`` (hex, 128 bits)."""
-    return hmac.new(key, purpose.encode() + b"\x00" + value.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(key, purpose.encode() + b"\x00" + value.encode(), "sha256").hex()[:32]
 
 
 def constant_time_equal(a: str | bytes, b: str | bytes) -> bool:

@@ -106,6 +106,22 @@ class _SqliteWriterLock:
         finally:
             self._threads.release()
 
+    def try_acquire(self) -> bool:
+        """Take the lock if no one holds it, without waiting."""
+        if not self._threads.acquire(blocking=False):
+            return False
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            self._threads.release()
+            return False
+        except BaseException:
+            self._threads.release()
+            raise
+
 
 class Database:
     """The engine and session factory of one instance."""
@@ -117,9 +133,10 @@ class Database:
         self._writer = _SqliteWriterLock(settings) if self.engine.dialect.name == "sqlite" else None
 
     @contextmanager
-    def uow(self, write: bool = False) -> Iterator[Session]:
-        """One transaction per command: commit on success, roll back on any exception."""
-        if write and self._writer is not None:
+    def uow(self, write: bool = False, locked: bool = False) -> Iterator[Session]:
+        """One transaction per command: commit on success, roll back on any exception.
+        ``locked``: the caller holds the writer lock already (see :meth:`try_write_lock`)."""
+        if write and self._writer is not None and not locked:
             with self._writer:
                 with self._uow(write) as session:
                     yield session
@@ -140,6 +157,15 @@ class Database:
             raise
         finally:
             session.close()
+
+    def try_write_lock(self) -> bool:
+        """Take the writer lock if it is free (True), for callers that must not wait for it;
+        they pass ``locked=True`` to :meth:`uow` and call :meth:`release_write_lock`."""
+        return self._writer is None or self._writer.try_acquire()
+
+    def release_write_lock(self) -> None:
+        if self._writer is not None:
+            self._writer.__exit__(None, None, None)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

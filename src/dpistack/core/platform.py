@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from dpistack.core.changeboard import ChangeBoard
 from dpistack.core.config import Settings
 from dpistack.core.db import Database, migrate
 from dpistack.core.groupcommit import GroupCommit
@@ -42,8 +43,18 @@ class Platform:
     def group_commit(self) -> GroupCommit:
         committer = self.extras.get("group_commit")
         if committer is None:
-            committer = self.extras.setdefault("group_commit", GroupCommit(self.db))
+            committer = self.extras.setdefault("group_commit", GroupCommit(self))
         return committer
+
+    @property
+    def change_board(self) -> ChangeBoard | None:
+        """The host's change board, or None when process caches are off."""
+        if not self.settings.process_caches:
+            return None
+        board = self.extras.get("change_board")
+        if board is None:
+            board = self.extras.setdefault("change_board", ChangeBoard(self.settings.data_dir / "changes.board"))
+        return board
 
     def close(self) -> None:
         if "group_commit" in self.extras:

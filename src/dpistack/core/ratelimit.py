@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 
-from limits import parse, storage, strategies
+from limits import RateLimitItem, storage, strategies
+from limits import parse as _parse
+
+
+@lru_cache(maxsize=64)
+def parse(limit: str) -> RateLimitItem:
+    """The parsed limit (parsing costs more than counting; limits come from settings)."""
+    return _parse(limit)
 
 
 class RateLimiter:

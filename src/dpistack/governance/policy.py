@@ -16,13 +16,12 @@ from importlib import resources
 from typing import Any, Callable
 
 import cedarpy
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dpistack.core.auth import Caller, bearer_token, verify_access_token
-from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
 from dpistack.governance.errors import AccessDenied, InvalidProposal
 from dpistack.governance.models import AccessGrant, Participant, PolicyVersion
@@ -155,9 +154,11 @@ def require(action: str, resource: tuple[str, str] = ("Platform", "dpistack")) -
         with platform.db.uow() as session:
             return authorize(session, participant_id, action, resource)
 
-    async def dependency(request: Request, platform: Platform = Depends(get_platform)) -> Caller:
+    async def dependency(request: Request) -> Caller:
         # Async, so that a request does not hop to a worker thread just for this: the token
         # check and the decision are usually remembered; only a miss goes to the database.
+        # (The platform is taken from the app, not as a sub-dependency: each costs per request.)
+        platform: Platform = request.app.state.platform
         caller = verify_access_token(platform, bearer_token(request))
         decision = remembered(platform.db.engine, caller.participant_id, action, resource)
         if decision is None:

@@ -3,12 +3,11 @@ authentication of people for relying parties."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from dpistack.core.auth import Caller
-from dpistack.core.http import get_platform
+from dpistack.core.http import direct_post, get_platform
 from dpistack.core.platform import Platform
 from dpistack.governance.policy import authorize, require
 from dpistack.identity import authentication, service, vids
@@ -31,6 +30,29 @@ PROBLEM = {"content": {"application/problem+json": {}}}
 ERRORS = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM}
 RATE_LIMITED = {**ERRORS, 429: PROBLEM}
 EnrolmentId = Path(min_length=1, max_length=36)
+
+
+# The relying parties' hot paths come first: routes are matched in order.
+@direct_post(router, "/authenticate", response_model=AuthResult, responses=RATE_LIMITED,
+             summary="Authenticate a person (OTP, demographic, biometric factors): yes/no and a partner token")
+async def authenticate(body: AuthRequest, request: Request,
+                       caller: Caller = Depends(require("identity:authenticate"))) -> dict:
+    platform: Platform = request.app.state.platform
+    authentication.check_failure_rate(platform, caller.participant_id)
+    result = await authentication.authenticate(platform, service.IdentityContext.of(platform),
+                                               caller.participant_id, body)
+    authentication.count_failure(platform, caller.participant_id, result)
+    return result
+
+
+@direct_post(router, "/kyc", response_model=KycResult, responses=RATE_LIMITED,
+             summary="eKYC: authenticate the person, then return signed the claims policy allows and they consented to")
+async def ekyc(body: KycRequest, request: Request, caller: Caller = Depends(require("identity:authenticate"))) -> dict:
+    platform: Platform = request.app.state.platform
+    authentication.check_failure_rate(platform, caller.participant_id)
+    result = await authentication.kyc(platform, service.IdentityContext.of(platform), caller.participant_id, body)
+    authentication.count_failure(platform, caller.participant_id, result)
+    return result
 
 
 @router.post("/enrolments", status_code=202, response_model=EnrolmentOut, responses=ERRORS,
@@ -79,6 +101,7 @@ def create_vid(body: VidRequest, caller: Caller = Depends(require("identity:enro
     ctx = service.IdentityContext.of(platform)
     with platform.db.uow(write=True) as session:
         row = vids.create(session, body.uin, body.vid_type, created_by=caller.participant_id)
+        ctx.people.changed(session, body.uin)  # the previous VID of the type is revoked
         service.log_access(session, ctx, body.uin, accessor=caller.participant_id, purpose=f"{body.vid_type} VID created")
         return vids.view(row)
 
@@ -89,6 +112,7 @@ def revoke_vid(vid: str = Path(pattern=r"^[0-9]{16}$"), caller: Caller = Depends
     ctx = service.IdentityContext.of(platform)
     with platform.db.uow(write=True) as session:
         row = vids.revoke(session, vid)
+        ctx.people.changed(session, row.uin)
         service.log_access(session, ctx, row.uin, accessor=caller.participant_id, purpose="VID revoked")
         return vids.view(row)
 
@@ -103,24 +127,3 @@ def send_otp(body: OtpRequest, caller: Caller = Depends(require("identity:authen
     # The same answer whether or not the ID exists: the API must not reveal who is enrolled.
     return {"transaction_id": body.transaction_id,
             "status": "an OTP was sent if the ID is registered with the requested channels"}
-
-
-@router.post("/authenticate", response_model=AuthResult, responses=RATE_LIMITED,
-             summary="Authenticate a person (OTP, demographic, biometric factors): yes/no and a partner token")
-async def authenticate(body: AuthRequest, caller: Caller = Depends(require("identity:authenticate")),
-                       platform: Platform = Depends(get_platform)) -> dict:
-    authentication.check_failure_rate(platform, caller.participant_id)
-    result = await run_in_threadpool(authentication.authenticate, platform, service.IdentityContext.of(platform),
-                                     caller.participant_id, body)
-    authentication.count_failure(platform, caller.participant_id, result)
-    return result
-
-
-@router.post("/kyc", response_model=KycResult, responses=RATE_LIMITED,
-             summary="eKYC: authenticate the person, then return signed the claims policy allows and they consented to")
-def ekyc(body: KycRequest, caller: Caller = Depends(require("identity:authenticate")),
-         platform: Platform = Depends(get_platform)) -> dict:
-    authentication.check_failure_rate(platform, caller.participant_id)
-    result = authentication.kyc(platform, service.IdentityContext.of(platform), caller.participant_id, body)
-    authentication.count_failure(platform, caller.participant_id, result)
-    return result

@@ -3,7 +3,7 @@
 The answer is yes or no plus the person's partner-specific token; it never says which factor
 or field failed, nor whether the ID exists. Every attempt goes into the person's
 authentication history and the transparency log. After ``LOCKOUT_FAILURES`` failures in
-``LOCKOUT_WINDOW`` the person's ID is locked for that window, whatever the factors. A person
+``auth_state.LOCKOUT_WINDOW`` the person's ID is locked for that window, whatever the factors. A person
 is named by UIN or VID; history, lockout and partner token follow the UIN behind either.
 
 A relying party that causes too many failures (``auth_failure_limit``), or asks for too many
@@ -14,33 +14,33 @@ slowed down as much as guessing one.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from dpistack.core.auth import sign_jwt
-from dpistack.core.crypto import blind_index
 from dpistack.core.groupcommit import batch_of
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
-from dpistack.identity import claims, matching, numbers, otp, vids
+from dpistack.identity import auth_state, claims, matching, numbers, otp, vids
+from dpistack.identity.auth_state import PersonState
 from dpistack.identity.errors import RateLimited
-from dpistack.identity.models import AuthEvent, AuthLock
+from dpistack.identity.models import AuthEvent
 from dpistack.identity.schemas import AuthRequest, DemographicFactor, KycRequest, OtpRequest
 from dpistack.identity.service import BIOMETRIC_DUPLICATE_SCORE, LEGAL_BASIS, IdentityContext, log_access
 from dpistack.transparency import service as tlog
 
 LOCKOUT_FAILURES = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
 log = logging.getLogger("dpistack.identity")
 
 
 def subject_of(ctx: IdentityContext, uin: str) -> str:
-    return blind_index(ctx.index_key, uin, purpose="auth-history")
+    return auth_state.subject_of(ctx.index_key, uin)
 
 
 def check_otp_rate(platform: Platform, partner_id: str) -> None:
@@ -108,40 +108,26 @@ class Authenticated:
     data: dict
 
 
-# Built once: constructing a statement costs more than SQLite takes to run it.
-_LAST_SUCCESS = (select(func.max(AuthEvent.created_at))
-                 .where(AuthEvent.subject == bindparam("subject"), AuthEvent.outcome == "success").scalar_subquery())
-_RECENT_FAILURES = select(func.count()).select_from(AuthEvent).where(
-    AuthEvent.subject == bindparam("subject"), AuthEvent.outcome != "success",
-    AuthEvent.created_at > bindparam("since"), or_(_LAST_SUCCESS.is_(None), AuthEvent.created_at > _LAST_SUCCESS))
 _INSERT_EVENT = insert(AuthEvent.__table__)
-_LOCKED_TYPES = select(AuthLock.auth_type).where(AuthLock.subject == bindparam("subject"), AuthLock.locked)
 
 
-def _recent_failures(session: Session | Connection, subject: str) -> int:
-    """Failures in the lockout window since the last success, in one query."""
-    return session.execute(_RECENT_FAILURES, {"subject": subject, "since": utcnow() - LOCKOUT_WINDOW}).scalar_one()
+MATCHED_FIELDS = frozenset({"names", "birth_date", "sex"})  # what a demographic factor is compared with
 
 
-def locked_types(session: Session | Connection, subject: str) -> set[str]:
-    """The authentication types the person has locked against relying parties."""
-    return set(session.execute(_LOCKED_TYPES, {"subject": subject}).scalars())
-
-
-def _assess(session: Session | Connection, ctx: IdentityContext, request: AuthRequest, honour_locks: bool) -> Assessment:
-    """Everything but the OTP (which is spent) needs only reads: lockout, locks, factors."""
+def _assess(state: PersonState, ctx: IdentityContext, request: AuthRequest, honour_locks: bool,
+            fields: frozenset[str] | None = None) -> Assessment:
+    """Everything but the OTP (which is spent) is decided from the person's state: lockout,
+    locks, factors. Of the person's record, only ``fields`` are opened (all when None)."""
     factors = [name for name, given in (("otp", request.otp), ("demographics", request.demographics),
                                         ("biometrics", request.biometrics)) if given]
-    person = vids.resolve(session, request.individual_id, request.individual_id_type)
-    uin = person.uin if person is not None else request.individual_id
-    subject = subject_of(ctx, uin)
-    if _recent_failures(session, subject) >= LOCKOUT_FAILURES:
+    uin, subject = state.uin, state.subject
+    if state.failures >= LOCKOUT_FAILURES:
         return Assessment(uin, subject, factors, "locked", None)
-    if person is None or not factors:
+    if state.demographics is None or not factors:
         return Assessment(uin, subject, factors, "failure", None)
-    if honour_locks and locked_types(session, subject) & set(factors):
+    if honour_locks and state.locked & set(factors):
         return Assessment(uin, subject, factors, "blocked", None)
-    data = ctx.cipher.decrypt_fields(person.demographics, record=uin)
+    data = ctx.cipher.decrypt_fields(state.demographics, record=uin, only=fields)
     ok = True
     if request.demographics is not None:
         ok &= _demographics_match(request.demographics, data)
@@ -162,7 +148,10 @@ def _record(session: Session, ctx: IdentityContext, partner_id: str, request: Au
             outcome = "failure"
     outcome = outcome or "success"
     if outcome == "success" and request.individual_id_type == "VID":
-        vids.spend(session, request.individual_id)
+        if vids.spend(session, request.individual_id):
+            ctx.people.changed(session, found.uin)
+    elif outcome != "success":
+        ctx.people.changed(session, found.uin)  # one more failure towards lockout
     event = {"subject": found.subject, "partner_id": partner_id, "transaction_id": request.transaction_id,
              "factors": found.factors, "outcome": outcome, "purpose": purpose, "created_at": utcnow()}
     batch = batch_of(session)
@@ -185,41 +174,64 @@ def authenticate_person(session: Session, ctx: IdentityContext, partner_id: str,
     """(the answer, the person when authenticated), in the caller's write transaction.
     ``honour_locks`` is False only for the person's own login to the residents' service,
     where they unlock what they locked."""
-    return _record(session, ctx, partner_id, request, _assess(session, ctx, request, honour_locks), purpose)
+    state = auth_state.read(session, ctx.index_key, request.individual_id, request.individual_id_type)
+    return _record(session, ctx, partner_id, request, _assess(state, ctx, request, honour_locks), purpose)
 
 
-def authenticate(platform: Platform, ctx: IdentityContext, partner_id: str, request: AuthRequest) -> dict:
-    """The relying parties' path: reads in a read transaction, then the writes by group commit
-    (durable before the answer; a burst of authentications shares one commit). The lockout
-    count is read before the write, so attempts on one person arriving in the same instant
-    can pass the threshold by at most that burst; the next attempt is locked."""
-    with platform.db.reading() as connection:
-        found = _assess(connection, ctx, request, honour_locks=True)
-    result, _ = platform.group_commit.run(
-        lambda session: _record(session, ctx, partner_id, request, found, "authentication"))
-    return result
+async def _state(platform: Platform, ctx: IdentityContext, request: AuthRequest) -> PersonState:
+    """The person's state: kept by this process, else read in a worker thread."""
+    state = ctx.people.cached(request.individual_id, request.individual_id_type)
+    if state is None:
+        state = await run_in_threadpool(ctx.people.read, platform.db, request.individual_id,
+                                        request.individual_id_type)
+    return state
 
 
-def kyc(platform: Platform, ctx: IdentityContext, partner_id: str, request: KycRequest) -> dict:
+async def authenticate(platform: Platform, ctx: IdentityContext, partner_id: str, request: AuthRequest) -> dict:
+    """The relying parties' path: the person's state (mostly from this process's cache, see
+    ``auth_state``), then the writes by group commit (durable before the answer; a burst of
+    authentications shares one commit). The lockout count is read before the write, so
+    attempts on one person arriving in the same instant can pass the threshold by at most
+    that burst; the next attempt is locked."""
+    found = _assess(await _state(platform, ctx, request), ctx, request, honour_locks=True, fields=MATCHED_FIELDS)
+    return await platform.group_commit.run_async(_write_authentication, partner_id, request, _sealed(found))
+
+
+def _sealed(found: Assessment) -> Assessment:
+    """What the writer needs: not the person's demographics (they would cross to the commit process)."""
+    return dataclasses.replace(found, data=None)
+
+
+def _write_authentication(session: Session, platform: Platform, partner_id: str, request: AuthRequest,
+                          found: Assessment) -> dict:
+    return _record(session, IdentityContext.of(platform), partner_id, request, found, "authentication")[0]
+
+
+async def kyc(platform: Platform, ctx: IdentityContext, partner_id: str, request: KycRequest) -> dict:
     """Authenticate, then release, signed, the claims governance allows the relying party and
     the person consented to; the release goes to the transparency log with what was released."""
-    with platform.db.reading() as connection:
-        found = _assess(connection, ctx, request, honour_locks=True)
-    with platform.db.uow() as session:
-        granted = claims.granted(session, partner_id)
-
-    def record(session: Session) -> tuple[dict, list[str] | None]:
-        result, person = _record(session, ctx, partner_id, request, found, "ekyc")
-        if person is None:
-            return result, None
-        released = sorted(granted & set(request.consented_claims))
-        log_access(session, ctx, person.uin, accessor=partner_id, purpose="ekyc", categories=released or ["none"],
-                   consent_id=f"{partner_id}:{request.transaction_id}")
-        return result, released
-
-    result, released = platform.group_commit.run(record)
+    found = _assess(await _state(platform, ctx, request), ctx, request, honour_locks=True)
+    granted = await run_in_threadpool(_granted, platform, partner_id)
+    result, released = await platform.group_commit.run_async(_write_kyc, partner_id, request, _sealed(found), granted)
     if released is None:
         return {**result, "kyc": None}
     payload = {"iss": platform.settings.public_url, "aud": partner_id, "sub": result["token"], "iat": int(time.time()),
                "txn": request.transaction_id, **claims.values(found.data, released, request.claims_locales)}
     return {**result, "kyc": sign_jwt(platform, payload, typ="kyc+jwt")}
+
+
+def _write_kyc(session: Session, platform: Platform, partner_id: str, request: KycRequest, found: Assessment,
+               granted: set[str]) -> tuple[dict, list[str] | None]:
+    ctx = IdentityContext.of(platform)
+    result, person = _record(session, ctx, partner_id, request, found, "ekyc")
+    if person is None:
+        return result, None
+    released = sorted(granted & set(request.consented_claims))
+    log_access(session, ctx, person.uin, accessor=partner_id, purpose="ekyc", categories=released or ["none"],
+               consent_id=f"{partner_id}:{request.transaction_id}")
+    return result, released
+
+
+def _granted(platform: Platform, partner_id: str) -> set[str]:
+    with platform.db.uow() as session:
+        return claims.granted(session, partner_id)

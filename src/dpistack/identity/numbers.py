@@ -45,7 +45,6 @@ Deliberate differences from MOSIP, each noted where it applies:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 import random
@@ -853,7 +852,7 @@ def _keyed_digest(secret: bytes, label: bytes, uin: str, other: str, other_name:
     if not isinstance(other, str) or not other:
         raise ValueError(f"{other_name} must be a non-empty string")
     message = _lp(label) + _lp(uin.encode("utf-8")) + _lp(other.encode("utf-8"))
-    return hmac.new(bytes(secret), message, hashlib.sha256).digest()
+    return hmac.digest(bytes(secret), message, "sha256")
 
 
 def partner_token(secret: bytes, uin: str, partner_id: str) -> str:

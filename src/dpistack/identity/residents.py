@@ -24,7 +24,7 @@ from dpistack.core.auth import ACCESS_TOKEN_TYPE, SIGNING_ALGS, sign_jwt
 from dpistack.core.errors import NotFound, Problem, Unauthorized
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc, iso, utcnow
-from dpistack.identity import authentication, otp, vids
+from dpistack.identity import auth_state, authentication, otp, vids
 from dpistack.identity.models import AuthEvent, AuthLock, ContactChange, Person, ResidentSession
 from dpistack.identity.schemas import AuthRequest, OtpRequest
 from dpistack.identity.service import IdentityContext, log_access
@@ -107,7 +107,7 @@ def history(session: Session, ctx: IdentityContext, resident: Resident, limit: i
 
 
 def locks(session: Session, ctx: IdentityContext, resident: Resident) -> dict[str, bool]:
-    locked = authentication.locked_types(session, authentication.subject_of(ctx, resident.uin))
+    locked = auth_state.locked_types(session, authentication.subject_of(ctx, resident.uin))
     return {t: t in locked for t in AUTH_TYPES}
 
 
@@ -121,6 +121,7 @@ def set_locks(session: Session, ctx: IdentityContext, resident: Resident, wanted
         else:
             row.locked, row.updated_at = locked, utcnow()
     session.flush()
+    ctx.people.changed(session, resident.uin)
     log_access(session, ctx, resident.uin, accessor=PORTAL, purpose="authentication locks changed by the person",
                categories=["authentication-settings"], consent_id=resident.session_id)
     return locks(session, ctx, resident)
@@ -177,6 +178,7 @@ def confirm_change(session: Session, ctx: IdentityContext, resident: Resident, c
     data[change.field] = ctx.cipher.decrypt_fields(change.sealed_value, record=change.id)["value"]
     person.demographics = ctx.cipher.encrypt_fields(data, record=resident.uin)
     change.status = "applied"
+    ctx.people.changed(session, resident.uin)
     log_access(session, ctx, resident.uin, accessor=PORTAL, purpose=f"{change.field} changed by the person",
                categories=[change.field], consent_id=resident.session_id)
     return True
@@ -184,6 +186,7 @@ def confirm_change(session: Session, ctx: IdentityContext, resident: Resident, c
 
 def new_vid(session: Session, ctx: IdentityContext, resident: Resident, vid_type: str) -> dict:
     row = vids.create(session, resident.uin, vid_type, created_by=PORTAL)
+    ctx.people.changed(session, resident.uin)  # the previous VID of the type is revoked
     log_access(session, ctx, resident.uin, accessor=PORTAL, purpose=f"{vid_type} VID created by the person",
                categories=["vid"], consent_id=resident.session_id)
     return vids.view(row)
@@ -191,6 +194,7 @@ def new_vid(session: Session, ctx: IdentityContext, resident: Resident, vid_type
 
 def revoke_vid(session: Session, ctx: IdentityContext, resident: Resident, vid: str) -> dict:
     row = vids.revoke(session, vid, uin=resident.uin)
+    ctx.people.changed(session, resident.uin)
     log_access(session, ctx, resident.uin, accessor=PORTAL, purpose="VID revoked by the person",
                categories=["vid"], consent_id=resident.session_id)
     return vids.view(row)

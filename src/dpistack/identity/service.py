@@ -25,6 +25,7 @@ from dpistack.core.crypto import FieldCipher, blind_index
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import iso, utcnow
 from dpistack.identity import matching, numbers
+from dpistack.identity.auth_state import PersonStates
 from dpistack.identity.abis import BiometricMatcher, InMemoryABIS
 from dpistack.identity.interfaces import NotificationChannel, OutboxChannel
 from dpistack.identity.errors import (
@@ -54,6 +55,7 @@ class IdentityContext:
     abis: BiometricMatcher
     token_key: bytes
     channels: dict[str, NotificationChannel]
+    people: PersonStates  # what authentication reads about people, kept per process
     uin_policy: numbers.NumberPolicy = numbers.DEFAULT_UIN_POLICY
 
     @classmethod
@@ -61,14 +63,16 @@ class IdentityContext:
         ctx = platform.extras.get("identity")
         if ctx is None:
             keys = platform.keys
+            index_key = keys.derived_secret("identity:blind-index")
             ctx = cls(
                 cipher=FieldCipher(keys.derived_secret("identity:field-encryption")),
-                index_key=keys.derived_secret("identity:blind-index"),
+                index_key=index_key,
                 pseudonym_key=keys.derived_secret("transparency:pseudonym"),
                 digest_key=keys.derived_secret("identity:request-digest"),
                 abis=InMemoryABIS(),
                 token_key=keys.derived_secret("identity:partner-token"),
                 channels={kind: OutboxChannel(platform.settings.data_dir / "outbox", kind) for kind in ("sms", "email")},
+                people=PersonStates(index_key, platform.change_board),
             )
             platform.extras["identity"] = ctx
         return ctx

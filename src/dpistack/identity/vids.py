@@ -86,14 +86,14 @@ _PERSON = select(Person.__table__.c.uin, Person.__table__.c.status, Person.__tab
     Person.__table__.c.uin == bindparam("uin"))
 
 
-_VID = select(VirtualId.__table__).where(VirtualId.__table__.c.vid == bindparam("vid"))
+VID_ROW = select(VirtualId.__table__).where(VirtualId.__table__.c.vid == bindparam("vid"))
 
 
 def resolve(session: Session | Connection, individual_id: str, id_type: str) -> Row | None:
     """The active person behind a UIN or a usable VID (a row with ``uin``, ``status``,
     ``demographics``); None for anything else (never says why)."""
     if id_type == "VID":
-        row = session.execute(_VID, {"vid": individual_id}).first() if numbers.is_valid_vid(individual_id) else None
+        row = session.execute(VID_ROW, {"vid": individual_id}).first() if numbers.is_valid_vid(individual_id) else None
         if not usable(row):
             return None
         individual_id = row.uin
@@ -103,13 +103,16 @@ def resolve(session: Session | Connection, individual_id: str, id_type: str) -> 
     return person if person is not None and person.status == "active" else None
 
 
-def spend(session: Session, vid: str) -> None:
-    """Count one successful authentication against a VID with limited transactions."""
+def spend(session: Session, vid: str) -> bool:
+    """Count one successful authentication against a VID with limited transactions (True
+    when there was something to count)."""
     row = session.scalars(select(VirtualId).where(VirtualId.vid == vid).with_for_update()).first()
-    if row is not None and row.transactions_left is not None:
-        row.transactions_left -= 1
-        if row.transactions_left <= 0:
-            row.status = "used"
+    if row is None or row.transactions_left is None:
+        return False
+    row.transactions_left -= 1
+    if row.transactions_left <= 0:
+        row.status = "used"
+    return True
 
 
 def of_person(session: Session, uin: str) -> list[VirtualId]:

@@ -7,7 +7,6 @@ together or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from datetime import datetime
@@ -127,7 +126,7 @@ def governance_entry(event: str, **facts: Any) -> dict[str, Any]:
 
 def pseudonym(secret: bytes, subject: str) -> str:
     """A stable pseudonym for a person: never the raw UIN in the log (HMAC-SHA256, 128 bits)."""
-    return hmac.new(secret, subject.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.digest(secret, subject.encode(), "sha256").hex()[:32]  # one-shot: no HMAC object
 
 
 def access_entry(

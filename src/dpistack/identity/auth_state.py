@@ -1,0 +1,138 @@
+"""What an authentication reads about a person, and the per-process cache of it.
+
+An authentication reads three things about the person it names: the record behind the UIN or
+VID, their failures since their last success (for lockout), and the authentication types they
+locked. Reading them costs a pool checkout, a transaction and three statements: more than
+all the rest of an authentication. So each worker process keeps the answer for people in good
+standing (no recent failure) and drops it as soon as the host's change board says the person
+changed. Every write that changes what is read here (a failed attempt, a lock, a VID, the
+record) calls :func:`changed`, which bumps the person's slot once that write commits.
+
+Order matters: the slot is read *before* the database, so a change committed meanwhile makes
+the kept answer stale at once. Demographics are kept as stored, sealed; they are opened per
+request. Unknown IDs, people with recent failures and single-use VIDs are never kept.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy.orm import Session
+
+from dpistack.core.changeboard import ChangeBoard
+from dpistack.core.crypto import blind_index
+from dpistack.core.db import Database
+from dpistack.core.timeutil import utcnow
+from dpistack.identity import numbers, vids
+from dpistack.identity.models import AuthEvent, AuthLock
+
+LOCKOUT_WINDOW = timedelta(minutes=15)
+TTL_SECONDS = 60.0  # a safety net: a process killed between a commit and its bump leaves nothing stale longer
+MAX_PEOPLE = 100_000  # per process; the oldest kept goes first
+
+
+def subject_of(index_key: bytes, uin: str) -> str:
+    """The key of a person's authentication history, locks and change-board slot."""
+    return blind_index(index_key, uin, purpose="auth-history")
+
+
+@dataclass(frozen=True)
+class PersonState:
+    uin: str  # the person's UIN, or the ID as given when it names nobody
+    subject: str
+    demographics: dict | None  # sealed fields; None when the ID names no active person
+    failures: int  # in the lockout window, since the last success
+    locked: frozenset[str]  # authentication types the person locked
+
+
+# Built once: constructing a statement costs more than SQLite takes to run it.
+_LAST_SUCCESS = (select(func.max(AuthEvent.created_at))
+                 .where(AuthEvent.subject == bindparam("subject"), AuthEvent.outcome == "success").scalar_subquery())
+_RECENT_FAILURES = select(func.count()).select_from(AuthEvent).where(
+    AuthEvent.subject == bindparam("subject"), AuthEvent.outcome != "success",
+    AuthEvent.created_at > bindparam("since"), or_(_LAST_SUCCESS.is_(None), AuthEvent.created_at > _LAST_SUCCESS))
+_LOCKED_TYPES = select(AuthLock.auth_type).where(AuthLock.subject == bindparam("subject"), AuthLock.locked)
+
+
+def recent_failures(session: Session | Connection, subject: str) -> int:
+    """Failures in the lockout window since the last success, in one query."""
+    return session.execute(_RECENT_FAILURES, {"subject": subject, "since": utcnow() - LOCKOUT_WINDOW}).scalar_one()
+
+
+def locked_types(session: Session | Connection, subject: str) -> set[str]:
+    """The authentication types the person has locked against relying parties."""
+    return set(session.execute(_LOCKED_TYPES, {"subject": subject}).scalars())
+
+
+def read(session: Session | Connection, index_key: bytes, individual_id: str, id_type: str) -> PersonState:
+    """The person's state, straight from the database (in the caller's transaction)."""
+    person = vids.resolve(session, individual_id, id_type)
+    uin = person.uin if person is not None else individual_id
+    subject = subject_of(index_key, uin)
+    failures = recent_failures(session, subject)
+    locked = frozenset(locked_types(session, subject)) if person is not None else frozenset()
+    return PersonState(uin, subject, person.demographics if person is not None else None, failures, locked)
+
+
+class PersonStates:
+    """The per-process cache. Without a change board (process caches off) it keeps nothing."""
+
+    def __init__(self, index_key: bytes, board: ChangeBoard | None, ttl: float = TTL_SECONDS,
+                 max_people: int = MAX_PEOPLE):
+        self._index_key, self._board, self._ttl, self._max = index_key, board, ttl, max_people
+        self._kept: dict[tuple[str, str], tuple[PersonState, int, float]] = {}
+
+    def cached(self, individual_id: str, id_type: str) -> PersonState | None:
+        """The kept state if it is still true, else None (then :meth:`read`)."""
+        if self._board is None:
+            return None
+        key = (id_type, individual_id)
+        entry = self._kept.get(key)
+        if entry is None:
+            return None
+        state, stamp, until = entry
+        if time.monotonic() > until or self._board.stamp(state.subject) != stamp:
+            self._kept.pop(key, None)
+            return None
+        return state
+
+    def read(self, db: Database, individual_id: str, id_type: str) -> PersonState:
+        """Read the state from the database, and keep it when it may be kept."""
+        uin = self._keepable_uin(db, individual_id, id_type)
+        if uin is None:
+            with db.reading() as connection:
+                return read(connection, self._index_key, individual_id, id_type)
+        subject = subject_of(self._index_key, uin)
+        stamp = self._board.stamp(subject)  # before the read: a change committed after it shows
+        with db.reading() as connection:
+            state = read(connection, self._index_key, individual_id, id_type)
+        if state.demographics is not None and state.failures == 0 and state.subject == subject:
+            if len(self._kept) >= self._max:
+                self._kept.pop(next(iter(self._kept), None), None)
+            self._kept[(id_type, individual_id)] = (state, stamp, time.monotonic() + self._ttl)
+        return state
+
+    def _keepable_uin(self, db: Database, individual_id: str, id_type: str) -> str | None:
+        """The UIN whose slot guards this ID, or None when the answer must not be kept."""
+        if self._board is None:
+            return None
+        if id_type != "VID":
+            return individual_id if numbers.is_valid_uin(individual_id) else None
+        if not numbers.is_valid_vid(individual_id):
+            return None
+        # The VID's own row in a transaction of its own: the stamp must come before the
+        # transaction whose answer is kept (which reads the VID again).
+        with db.reading() as connection:
+            row = connection.execute(vids.VID_ROW, {"vid": individual_id}).first()
+        if not vids.usable(row) or row.expires_at is not None or row.transactions_left is not None:
+            return None  # single-use and expiring VIDs are read every time
+        return row.uin
+
+    def changed(self, session: Session, uin: str) -> None:
+        """What authentication reads about the person changes in ``session``: every process
+        drops its kept state once it commits."""
+        if self._board is not None:
+            self._board.bump_after_commit(session, subject_of(self._index_key, uin))

@@ -1,0 +1,105 @@
+"""The per-process cache of what authentication reads: it saves the reads, and any change to
+the person, made by this process or another one of the host, is seen by the next attempt."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from dpistack.core.config import Settings
+from dpistack.core.platform import Platform
+from dpistack.identity import residents
+from dpistack.identity.service import IdentityContext
+
+from .test_authentication import auth, world  # noqa: F401  (fixture)
+
+BIRTH = {"demographics": {"birth_date": "1990-04-12"}}
+WRONG = {"demographics": {"birth_date": "1991-01-01"}}
+
+
+@pytest.fixture
+def statements(platform):
+    """How many SQL statements the platform has run so far."""
+    seen = []
+    listener = lambda *args: seen.append(1)  # noqa: E731
+    event.listen(platform.db.engine, "before_cursor_execute", listener)
+    yield lambda: len(seen)
+    event.remove(platform.db.engine, "before_cursor_execute", listener)
+
+
+def test_a_kept_state_saves_the_reads_until_a_failure(world, platform):
+    uin, rp, _, _ = world
+    people = IdentityContext.of(platform).people
+    assert auth(rp, uin, **BIRTH)["authenticated"]
+    kept = people.cached(uin, "UIN")
+    assert kept is not None and kept.failures == 0 and kept.demographics  # sealed, as stored
+    assert all(len(v) > 20 for v in kept.demographics.values())
+    assert not auth(rp, uin, txn="t2", **WRONG)["authenticated"]
+    assert people.cached(uin, "UIN") is None  # the failure was committed: the next attempt reads it
+    assert auth(rp, uin, txn="t3", **BIRTH)["authenticated"]
+    assert people.cached(uin, "UIN") is None  # a person with a recent failure is never kept...
+    assert auth(rp, uin, txn="t4", **BIRTH)["authenticated"]
+    assert people.cached(uin, "UIN") is not None  # ...until a success starts the count again
+
+
+def test_authentication_from_the_cache_runs_only_the_writes(world, platform, statements):
+    uin, rp, _, _ = world
+    assert auth(rp, uin, **BIRTH)["authenticated"]
+    assert auth(rp, uin, txn="t2", **BIRTH)["authenticated"]  # warm: token and policy remembered too
+    before = statements()
+    assert auth(rp, uin, txn="t3", **BIRTH)["authenticated"]
+    after_cached = statements() - before
+    IdentityContext.of(platform).people._kept.clear()
+    before = statements()
+    assert auth(rp, uin, txn="t4", **BIRTH)["authenticated"]
+    after_read = statements() - before
+    assert after_read - after_cached >= 3  # the person, the failures and the locks were not read
+
+
+def test_a_change_by_another_process_is_seen(world, platform, tmp_path):
+    """A second platform on the same data directory and database stands for another worker."""
+    uin, rp, _, _ = world
+    assert auth(rp, uin, **BIRTH)["authenticated"]
+    assert IdentityContext.of(platform).people.cached(uin, "UIN") is not None
+    # Its own caches and change-board mapping; the same database (the engine is shared only
+    # because the test database lives in a private schema).
+    other = Platform(settings=platform.settings, db=platform.db, keys=platform.keys)
+    try:
+        ctx = IdentityContext.of(other)
+        with other.db.uow(write=True) as session:
+            residents.set_locks(session, ctx, residents.Resident(uin=uin, session_id="s-1"), {"demographics": True})
+    finally:
+        other.extras.clear()
+    assert IdentityContext.of(platform).people.cached(uin, "UIN") is None
+    assert not auth(rp, uin, txn="t2", **BIRTH)["authenticated"]  # blocked at once, not after a TTL
+
+
+def test_a_revoked_vid_stops_at_once(world, platform, actors):
+    uin, rp, _, _ = world
+    office = actors("auth-registry")
+    vid = office.post("/identity/v1/vids", json={"uin": uin, "vid_type": "perpetual"}).json()["vid"]
+    as_vid = {"individual_id_type": "VID", **BIRTH}
+    assert auth(rp, vid, **as_vid)["authenticated"]
+    assert IdentityContext.of(platform).people.cached(vid, "VID") is not None
+    assert office.post(f"/identity/v1/vids/{vid}/revoke").status_code == 200
+    assert not auth(rp, vid, txn="t2", **as_vid)["authenticated"]
+
+
+def test_a_single_use_vid_is_never_kept(world, platform, actors):
+    uin, rp, _, _ = world
+    vid = actors("auth-registry").post("/identity/v1/vids", json={"uin": uin, "vid_type": "temporary"}).json()["vid"]
+    as_vid = {"individual_id_type": "VID", **BIRTH}
+    assert auth(rp, vid, **as_vid)["authenticated"]
+    assert IdentityContext.of(platform).people.cached(vid, "VID") is None
+    assert not auth(rp, vid, txn="t2", **as_vid)["authenticated"]  # spent
+
+
+def test_without_process_caches_nothing_is_kept(tmp_path):
+    platform = Platform.open(Settings(data_dir=tmp_path / "d", process_caches=False))
+    try:
+        assert platform.change_board is None
+        people = IdentityContext.of(platform).people
+        people.read(platform.db, "2345678903", "UIN")
+        assert people.cached("2345678903", "UIN") is None
+    finally:
+        platform.close()
