@@ -27,7 +27,10 @@ def test_bench_identity_smoke():
     assert variants.get("duplicate", 0) > 0 and new.get("issued", 0) > 0
     assert 0 < figures["enrol_ms_p50"] <= figures["enrol_ms_p95"] <= figures["enrol_ms_max"]
 
-    # Authentication over HTTP: every answer a 200 that says yes.
-    assert figures["auth_people"] > 0 and figures["auth_requests"] > 0
-    assert figures["auth_non_200"] == 0 and figures["auth_refused"] == 0
-    assert figures["auth_per_s"] > 0 and figures["auth_ms_p50"] > 0
+    # Authentication over HTTP, from two server processes, with and without process caches:
+    # every answer a 200 that says yes.
+    for run in ("auth", "auth_cold"):
+        assert figures[f"{run}_workers"] == 2
+        assert figures[f"{run}_people"] > 0 and figures[f"{run}_requests"] > 0
+        assert figures[f"{run}_non_200"] == 0 and figures[f"{run}_refused"] == 0
+        assert figures[f"{run}_per_s"] > 0 and figures[f"{run}_ms_p50"] > 0

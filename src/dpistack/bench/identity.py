@@ -4,7 +4,9 @@ database, and authentication over HTTP.
 Goals (issue #3): UIN generation >= 100,000/s; enrolment with deduplication against
 1,000,000 people p95 <= 50 ms; authentication over HTTP >= 2,000/s. Matching is measured in
 memory (``match_``), enrolment through ``service.enrol`` and the database against a
-bulk-loaded population (``enrol_``), authentication against a server process (``auth_``).
+bulk-loaded population (``enrol_``), authentication against server processes (``auth_``: people
+authenticated again and again, so each process keeps their state; ``auth_cold_``: the same
+with process caches off, every authentication reading its person from the database).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ def command(
     enrolments: int = typer.Option(1000, "--enrolments", min=1, help="Enrolments timed through the service."),
     auth_seconds: float = typer.Option(10, "--auth-seconds", min=0, max=240,
                                        help="Seconds of HTTP authentication load (0: skip); within a token's life."),
-    auth_concurrency: int = typer.Option(16, "--auth-concurrency", min=1, help="Concurrent keep-alive connections."),
-    auth_workers: int = typer.Option(1, "--auth-workers", min=1, help="Server worker processes."),
+    auth_concurrency: int = typer.Option(64, "--auth-concurrency", min=1, help="Concurrent keep-alive connections."),
+    auth_workers: int = typer.Option(2, "--auth-workers", min=1, help="Server processes (one per core)."),
+    auth_cold: bool = typer.Option(True, "--auth-cold/--no-auth-cold",
+                                   help="Also measure with process caches off (auth_cold_*): every person read anew."),
     database_url: Optional[str] = typer.Option(
         None, "--database-url", envvar="DPI_DATABASE_URL", help="Default: SQLite in a temporary directory."
     ),
@@ -63,6 +67,10 @@ def command(
                 auth = identity_http.measure(workdir, database_url, console, auth_seconds, auth_concurrency,
                                              auth_workers)
                 figures.update({f"auth_{k}": v for k, v in auth.items()})
+                if auth_cold:
+                    cold = identity_http.measure(workdir, database_url, console, auth_seconds, auth_concurrency,
+                                                 auth_workers, caches=False)
+                    figures.update({f"auth_cold_{k}": v for k, v in cold.items()})
         finally:
             platform.close()
             shutil.rmtree(workdir, ignore_errors=True)

@@ -2,8 +2,11 @@
 
 Goal (issue #3): authentication over HTTP >= 2,000/s on a 2-core machine.
 
-The instance is served by uvicorn in its own process (``dpistack.asgi:app``, what ``dpi serve``
-runs, without its per-request access log). A registration office and a relying party are
+The instance is served by uvicorn (``dpistack.asgi:app``, what ``dpi serve`` runs, without its
+per-request access log) in ``workers`` processes of one worker each, on ports of their own, and
+the load generator spreads its connections evenly over them, as a load balancer in front of a
+host's processes would. (One uvicorn with several workers shares one listening socket, and the
+kernel hands the long-lived connections out unevenly: one process would get most of them.) A registration office and a relying party are
 onboarded through governance over HTTP as real institutions are, the office enrols people,
 then ``concurrency`` keep-alive connections send ``POST /identity/v1/authenticate`` with the
 right demographic factors (birth date and sex) for ``seconds``. Every request carries a
@@ -40,27 +43,30 @@ AUTH_PEOPLE = 100  # people authenticated in turn: each one's history (the locko
 PATH = "/identity/v1/authenticate"
 
 
-def _server_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of the server process and its worker processes (Linux /proc)."""
+def _server_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of the server processes and their children (Linux /proc)."""
     total = 0.0
+    wanted = {str(pid) for pid in pids}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             fields = (proc / "stat").read_text().rpartition(")")[2].split()  # after "(command name)"
         except OSError:
             continue  # gone meanwhile
-        if proc.name == str(pid) or fields[1] == str(pid):
+        if proc.name in wanted or fields[1] in wanted:
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
-def _start_server(data_dir: Path, database_url: str | None, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "DPI_DATA_DIR": str(data_dir), "DPI_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+def _start_server(data_dir: Path, database_url: str | None, port: int, public_url: str,
+                  caches: bool) -> subprocess.Popen:
+    env = {**os.environ, "DPI_DATA_DIR": str(data_dir), "DPI_PUBLIC_URL": public_url,
+           "DPI_PROCESS_CACHES": "true" if caches else "false"}
     env.pop("DPI_DATABASE_URL", None)
     if database_url:
         env["DPI_DATABASE_URL"] = database_url
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "dpistack.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log"],
         env=env, stdin=subprocess.DEVNULL,
     )
 
@@ -79,7 +85,7 @@ def _wait_ready(http: httpx.Client, server: subprocess.Popen, timeout: float = 6
     raise RuntimeError("the server did not answer /healthz in time")
 
 
-def _setup(http: httpx.Client, data_dir: Path, token_url: str) -> tuple[str, list[dict]]:
+def _setup(http: httpx.Client, data_dir: Path, token_url: str, tag: str = "") -> tuple[str, list[dict]]:
     """Onboard an office and a relying party, enrol up to AUTH_PEOPLE people; the portal's
     token and, for each person issued a UIN, the factors that authenticate them."""
 
@@ -96,9 +102,9 @@ def _setup(http: httpx.Client, data_dir: Path, token_url: str) -> tuple[str, lis
             raise RuntimeError(f"onboarding {pid} failed: {decided.text}")
         return actor(pid, key)
 
-    office = onboard("bench-auth-office", "registry", "registration")
-    portal = onboard("bench-auth-portal", "relying-party", "relying-party")
-    rng = random.Random(2)
+    office = onboard(f"bench-auth-office{tag}", "registry", "registration")
+    portal = onboard(f"bench-auth-portal{tag}", "relying-party", "relying-party")
+    rng = random.Random(f"people{tag}")
     people = []
     # New people from the generator; against a large population some go to review: skip those.
     for n in range(10 * AUTH_PEOPLE):
@@ -115,18 +121,18 @@ def _setup(http: httpx.Client, data_dir: Path, token_url: str) -> tuple[str, lis
     return portal.token(), people
 
 
-async def _load(port: int, token: str, people: list[dict], seconds: float, concurrency: int
+async def _load(ports: list[int], token: str, people: list[dict], seconds: float, concurrency: int
                 ) -> tuple[list[float], int, int]:
     """Latencies (s) of the 200 answers, non-200 answers, and 200 answers that said no."""
     latencies: list[float] = []
     errors = refused = 0
-    head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+    head = (f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
             "Content-Type: application/json\r\nContent-Length: ").encode()
     deadline = time.perf_counter() + seconds
 
     async def client(c: int) -> None:
         nonlocal errors, refused
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports[c % len(ports)])
         n = 0
         while time.perf_counter() < deadline:
             n += 1
@@ -151,32 +157,41 @@ async def _load(port: int, token: str, people: list[dict], seconds: float, concu
 
 
 def measure(data_dir: Path, database_url: str | None, console: Console, seconds: float, concurrency: int,
-            workers: int = 1) -> dict:
-    """Serve the instance in ``data_dir`` and authenticate against it for ``seconds``.
+            workers: int = 1, caches: bool = True) -> dict:
+    """Serve the instance in ``data_dir`` from ``workers`` processes and authenticate against
+    them for ``seconds``. With ``caches`` off (``DPI_PROCESS_CACHES=false``) every
+    authentication reads the person from the database, as when each one is of someone not
+    seen in the last minute.
 
     Returns ``per_s`` (successful authentications per second), ``requests``, ``non_200``,
     ``refused`` (200 but not authenticated: must be 0), ``ms_p50``/``_p95``/``_p99``,
-    ``people``, ``concurrency``, ``workers``, and the CPU seconds the server and the load
+    ``people``, ``concurrency``, ``workers``, and the CPU seconds the servers and the load
     generator used (``server_cpu_s``, ``client_cpu_s``) out of ``seconds`` x 2 cores.
     """
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    server = _start_server(data_dir, database_url, port, workers)
+    ports = [free_port() for _ in range(workers)]
+    base_url = f"http://127.0.0.1:{ports[0]}"  # the instance's public URL: token audience, whichever process answers
+    servers: list[subprocess.Popen] = []
     try:
         with httpx.Client(base_url=base_url, timeout=60) as http:
-            _wait_ready(http, server)
-            console.print(f"server up on {base_url}; onboarding and enrolling {AUTH_PEOPLE} people")
-            token, people = _setup(http, data_dir, f"{base_url}/oauth/token")
-        server_cpu = _server_cpu_s(server.pid)
+            for port in ports:  # one after the other: the first one migrates the schema
+                servers.append(_start_server(data_dir, database_url, port, base_url, caches))
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as each:
+                    _wait_ready(each, servers[-1])
+            console.print(f"{workers} server process(es) up from {base_url}; onboarding and enrolling {AUTH_PEOPLE} people")
+            token, people = _setup(http, data_dir, f"{base_url}/oauth/token", "" if caches else "-cold")
+        pids = [server.pid for server in servers]
+        server_cpu = _server_cpu_s(pids)
         client_cpu = time.process_time()
         started = time.perf_counter()
-        latencies, errors, refused = uvloop.run(_load(port, token, people, seconds, concurrency))
+        latencies, errors, refused = uvloop.run(_load(ports, token, people, seconds, concurrency))
         elapsed = time.perf_counter() - started
-        server_cpu = _server_cpu_s(server.pid) - server_cpu
+        server_cpu = _server_cpu_s(pids) - server_cpu
         client_cpu = time.process_time() - client_cpu
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
     pct = population._pct
     ms = [t * 1000 for t in latencies] or [0.0]
     return {

@@ -62,9 +62,10 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn):
         # Writers take the write lock up front: a deferred transaction that later writes can
         # fail with SQLITE_BUSY instead of waiting its turn.
-        if conn.get_execution_options().get("dpi_write"):
+        options = conn.get_execution_options()
+        if options.get("dpi_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get("dpi_autocommit"):
             conn.exec_driver_sql("BEGIN")
 
 
@@ -169,9 +170,15 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        """A read-only transaction on a plain connection, for hot paths: the ORM session's
-        bookkeeping costs more than SQLite takes to answer a primary-key look-up."""
+        """A plain connection without a transaction, for hot paths: every statement sees what
+        is committed when it runs (so a reader that needs one snapshot asks in one statement).
+        The ORM session's bookkeeping, BEGIN and ROLLBACK cost more than SQLite takes to
+        answer a primary-key look-up."""
         with self.engine.connect() as connection:
+            if self.engine.dialect.name == "sqlite":
+                connection = connection.execution_options(dpi_autocommit=True)
+            else:
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
 
     def dispose(self) -> None:

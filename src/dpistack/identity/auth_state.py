@@ -9,8 +9,10 @@ changed. Every write that changes what is read here (a failed attempt, a lock, a
 record) calls :func:`changed`, which bumps the person's slot once that write commits.
 
 Order matters: the slot is read *before* the database, so a change committed meanwhile makes
-the kept answer stale at once. Demographics are kept as stored, sealed; they are opened per
-request. Unknown IDs, people with recent failures and single-use VIDs are never kept.
+the kept answer stale at once. Demographics are kept as stored, sealed; what a demographic
+factor is compared with (names, birth date, sex) is kept only as keyed digests, so no plain
+personal data stays in memory. Unknown IDs, people with recent failures and single-use VIDs
+are never kept.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from dpistack.core.changeboard import ChangeBoard
-from dpistack.core.crypto import blind_index
+from dpistack.core.crypto import FieldCipher, blind_index
 from dpistack.core.db import Database
 from dpistack.core.timeutil import utcnow
-from dpistack.identity import numbers, vids
-from dpistack.identity.models import AuthEvent, AuthLock
+from dpistack.identity import matching, numbers, vids
+from dpistack.identity.models import AuthEvent, AuthLock, Person
 
 LOCKOUT_WINDOW = timedelta(minutes=15)
 TTL_SECONDS = 60.0  # a safety net: a process killed between a commit and its bump leaves nothing stale longer
@@ -46,6 +48,22 @@ class PersonState:
     demographics: dict | None  # sealed fields; None when the ID names no active person
     failures: int  # in the lockout window, since the last success
     locked: frozenset[str]  # authentication types the person locked
+    facts: frozenset[str] = frozenset()  # keyed digests of what a demographic factor may claim
+
+
+def fact(index_key: bytes, kind: str, *values: str) -> str:
+    """The keyed digest of one checkable fact ("birth_date", "1990-04-12"), names normalised."""
+    return blind_index(index_key, "\x00".join((kind, *values)), purpose="auth-match")
+
+
+def facts_of(index_key: bytes, data: dict) -> frozenset[str]:
+    """What a demographic factor can be checked against, from the person's opened record."""
+    found = {fact(index_key, "birth_date", data["birth_date"]), fact(index_key, "sex", data["sex"])}
+    for name in data["names"]:
+        given, family = matching.normalise_name(name["given"]), matching.normalise_name(name["family"])
+        found |= {fact(index_key, "given", given), fact(index_key, "family", family),
+                  fact(index_key, "name", given, family)}
+    return frozenset(found)
 
 
 # Built once: constructing a statement costs more than SQLite takes to run it.
@@ -55,6 +73,15 @@ _RECENT_FAILURES = select(func.count()).select_from(AuthEvent).where(
     AuthEvent.subject == bindparam("subject"), AuthEvent.outcome != "success",
     AuthEvent.created_at > bindparam("since"), or_(_LAST_SUCCESS.is_(None), AuthEvent.created_at > _LAST_SUCCESS))
 _LOCKED_TYPES = select(AuthLock.auth_type).where(AuthLock.subject == bindparam("subject"), AuthLock.locked)
+_PERSONS = Person.__table__.c
+# Everything about a person in one statement: each statement costs more in SQLAlchemy than
+# SQLite takes to answer it.
+_PERSON_STATE = select(
+    _PERSONS.uin, _PERSONS.status, _PERSONS.demographics,
+    _RECENT_FAILURES.scalar_subquery().label("failures"),
+    select(func.aggregate_strings(AuthLock.auth_type, ",")).where(
+        AuthLock.subject == bindparam("subject"), AuthLock.locked).scalar_subquery().label("locks"),
+).where(_PERSONS.uin == bindparam("uin"))
 
 
 def recent_failures(session: Session | Connection, subject: str) -> int:
@@ -67,22 +94,37 @@ def locked_types(session: Session | Connection, subject: str) -> set[str]:
     return set(session.execute(_LOCKED_TYPES, {"subject": subject}).scalars())
 
 
-def read(session: Session | Connection, index_key: bytes, individual_id: str, id_type: str) -> PersonState:
-    """The person's state, straight from the database (in the caller's transaction)."""
-    person = vids.resolve(session, individual_id, id_type)
-    uin = person.uin if person is not None else individual_id
-    subject = subject_of(index_key, uin)
-    failures = recent_failures(session, subject)
-    locked = frozenset(locked_types(session, subject)) if person is not None else frozenset()
-    return PersonState(uin, subject, person.demographics if person is not None else None, failures, locked)
+MATCHED_FIELDS = frozenset({"names", "birth_date", "sex"})
+
+
+def read(session: Session | Connection, index_key: bytes, cipher: FieldCipher, individual_id: str,
+         id_type: str) -> PersonState:
+    """The person's state, straight from the database (in the caller's transaction). An ID
+    that names no active person keeps a failure count of its own."""
+    uin: str | None = individual_id if numbers.is_valid_uin(individual_id) else None
+    if id_type == "VID":
+        row = session.execute(vids.VID_ROW, {"vid": individual_id}).first() \
+            if numbers.is_valid_vid(individual_id) else None
+        uin = row.uin if vids.usable(row) else None
+    if uin is not None:
+        subject = subject_of(index_key, uin)
+        person = session.execute(_PERSON_STATE, {"uin": uin, "subject": subject,
+                                                 "since": utcnow() - LOCKOUT_WINDOW}).first()
+        if person is not None and person.status == "active":
+            locked = frozenset(person.locks.split(",")) if person.locks else frozenset()
+            matched = cipher.decrypt_fields(person.demographics, record=uin, only=MATCHED_FIELDS)
+            return PersonState(uin, subject, person.demographics, person.failures, locked,
+                               facts_of(index_key, matched))
+    subject = subject_of(index_key, individual_id)
+    return PersonState(individual_id, subject, None, recent_failures(session, subject), frozenset())
 
 
 class PersonStates:
     """The per-process cache. Without a change board (process caches off) it keeps nothing."""
 
-    def __init__(self, index_key: bytes, board: ChangeBoard | None, ttl: float = TTL_SECONDS,
+    def __init__(self, index_key: bytes, cipher: FieldCipher, board: ChangeBoard | None, ttl: float = TTL_SECONDS,
                  max_people: int = MAX_PEOPLE):
-        self._index_key, self._board, self._ttl, self._max = index_key, board, ttl, max_people
+        self._index_key, self._cipher, self._board, self._ttl, self._max = index_key, cipher, board, ttl, max_people
         self._kept: dict[tuple[str, str], tuple[PersonState, int, float]] = {}
 
     def cached(self, individual_id: str, id_type: str) -> PersonState | None:
@@ -104,11 +146,11 @@ class PersonStates:
         uin = self._keepable_uin(db, individual_id, id_type)
         if uin is None:
             with db.reading() as connection:
-                return read(connection, self._index_key, individual_id, id_type)
+                return read(connection, self._index_key, self._cipher, individual_id, id_type)
         subject = subject_of(self._index_key, uin)
         stamp = self._board.stamp(subject)  # before the read: a change committed after it shows
         with db.reading() as connection:
-            state = read(connection, self._index_key, individual_id, id_type)
+            state = read(connection, self._index_key, self._cipher, individual_id, id_type)
         if state.demographics is not None and state.failures == 0 and state.subject == subject:
             if len(self._kept) >= self._max:
                 self._kept.pop(next(iter(self._kept), None), None)

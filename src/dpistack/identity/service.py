@@ -64,15 +64,16 @@ class IdentityContext:
         if ctx is None:
             keys = platform.keys
             index_key = keys.derived_secret("identity:blind-index")
+            cipher = FieldCipher(keys.derived_secret("identity:field-encryption"))
             ctx = cls(
-                cipher=FieldCipher(keys.derived_secret("identity:field-encryption")),
+                cipher=cipher,
                 index_key=index_key,
                 pseudonym_key=keys.derived_secret("transparency:pseudonym"),
                 digest_key=keys.derived_secret("identity:request-digest"),
                 abis=InMemoryABIS(),
                 token_key=keys.derived_secret("identity:partner-token"),
                 channels={kind: OutboxChannel(platform.settings.data_dir / "outbox", kind) for kind in ("sms", "email")},
-                people=PersonStates(index_key, platform.change_board),
+                people=PersonStates(index_key, cipher, platform.change_board),
             )
             platform.extras["identity"] = ctx
         return ctx
