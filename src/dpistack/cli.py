@@ -59,7 +59,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     data_dir: Optional[Path] = DataDir,
-    workers: int = typer.Option(1, help="Worker processes (use PostgreSQL for more than one)."),
+    workers: int = typer.Option(1, help="Worker processes (one per core; SQLite or PostgreSQL)."),
 ) -> None:
     """Serve the platform's HTTP APIs (uvicorn)."""
     import os

@@ -4,11 +4,13 @@ the person, made by this process or another one of the host, is seen by the next
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
 from dpistack.identity import residents
+from dpistack.identity.auth_state import PersonStates
+from dpistack.identity.models import Person
 from dpistack.identity.service import IdentityContext
 
 from .test_authentication import auth, world  # noqa: F401  (fixture)
@@ -36,9 +38,9 @@ def test_a_kept_state_saves_the_reads_until_a_failure(world, platform):
     people = IdentityContext.of(platform).people
     assert auth(rp, uin, **BIRTH)["authenticated"]
     kept = people.cached(uin, "UIN")
-    assert kept is not None and kept.failures == 0 and kept.demographics  # sealed, as stored
-    assert all(len(v) > 20 for v in kept.demographics.values())
-    assert kept.facts and not any("1990" in f or "amina" in f.lower() for f in kept.facts)  # digests only
+    assert kept is not None and kept.known and kept.failures == 0
+    assert kept.demographics is None and kept.facts  # no record, only digests of the matched facts
+    assert b"1990" not in kept.facts and b"amina" not in kept.facts.lower() and len(kept.facts) % 16 == 0
     assert not auth(rp, uin, txn="t2", **WRONG)["authenticated"]
     assert people.cached(uin, "UIN") is None  # the failure was committed: the next attempt reads it
     assert auth(rp, uin, txn="t3", **BIRTH)["authenticated"]
@@ -47,17 +49,18 @@ def test_a_kept_state_saves_the_reads_until_a_failure(world, platform):
     assert people.cached(uin, "UIN") is not None  # ...until a success starts the count again
 
 
-def test_authentication_from_the_cache_runs_only_the_writes(world, platform, statements):
+def test_authentication_from_the_cache_reads_nothing(world, platform, statements):
+    """A change made behind the platform's back (no bump) is not seen while the state is kept:
+    proof that the kept state, not the database, answered. Once forgotten, it is read again."""
     uin, rp, _, _ = world
     assert auth(rp, uin, **BIRTH)["authenticated"]
-    assert auth(rp, uin, txn="t2", **BIRTH)["authenticated"]  # warm: token and policy remembered too
+    with platform.db.uow(write=True) as session:
+        session.execute(update(Person).where(Person.uin == uin).values(status="retired"))
     statements.clear()
-    assert auth(rp, uin, txn="t3", **BIRTH)["authenticated"]
-    assert _reads_of_people(statements) == [] and statements  # only the writes ran
+    assert auth(rp, uin, txn="t2", **BIRTH)["authenticated"]
+    assert _reads_of_people(statements) == [] and statements  # only the writes went to the database
     IdentityContext.of(platform).people._kept.clear()
-    statements.clear()
-    assert auth(rp, uin, txn="t4", **BIRTH)["authenticated"]
-    assert len(_reads_of_people(statements)) == 1  # forgotten: read again, in one statement
+    assert not auth(rp, uin, txn="t3", **BIRTH)["authenticated"]  # read again: no longer active
 
 
 def test_a_change_by_another_process_is_seen(world, platform, tmp_path):
@@ -107,3 +110,14 @@ def test_without_process_caches_nothing_is_kept(tmp_path):
         assert people.cached("2345678903", "UIN") is None
     finally:
         platform.close()
+
+
+def test_the_cache_is_bounded(world, platform, actors):
+    uin, _, _, _ = world
+    vid = actors("auth-registry").post("/identity/v1/vids", json={"uin": uin, "vid_type": "perpetual"}).json()["vid"]
+    ctx = IdentityContext.of(platform)
+    small = PersonStates(ctx.index_key, ctx.cipher, platform.change_board, max_people=1)
+    small.read(platform.db, uin, "UIN")
+    assert small.cached(uin, "UIN") is not None
+    small.read(platform.db, vid, "VID")  # a second entry pushes the oldest out
+    assert small.cached(vid, "VID") is not None and small.cached(uin, "UIN") is None

@@ -9,31 +9,34 @@ changed. Every write that changes what is read here (a failed attempt, a lock, a
 record) calls :func:`changed`, which bumps the person's slot once that write commits.
 
 Order matters: the slot is read *before* the database, so a change committed meanwhile makes
-the kept answer stale at once. Demographics are kept as stored, sealed; what a demographic
-factor is compared with (names, birth date, sex) is kept only as keyed digests, so no plain
-personal data stays in memory. Unknown IDs, people with recent failures and single-use VIDs
-are never kept.
+the kept answer stale at once. The record itself is not kept: what a demographic factor is
+compared with (names, birth date, sex) is kept only as keyed digests, so no personal data
+stays in memory and an entry is small. Unknown IDs, people with recent failures and
+single-use VIDs are never kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
+import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from dpistack.core.changeboard import ChangeBoard
 from dpistack.core.crypto import FieldCipher, blind_index
-from dpistack.core.db import Database
+from dpistack.core.db import Database, DriverQuery
 from dpistack.core.timeutil import utcnow
 from dpistack.identity import matching, numbers, vids
 from dpistack.identity.models import AuthEvent, AuthLock, Person
 
 LOCKOUT_WINDOW = timedelta(minutes=15)
 TTL_SECONDS = 60.0  # a safety net: a process killed between a commit and its bump leaves nothing stale longer
-MAX_PEOPLE = 100_000  # per process; the oldest kept goes first
+MAX_PEOPLE = 50_000  # per process (about 0.8 KB each: 40 MB); the oldest kept goes first
 
 
 def subject_of(index_key: bytes, uin: str) -> str:
@@ -45,25 +48,37 @@ def subject_of(index_key: bytes, uin: str) -> str:
 class PersonState:
     uin: str  # the person's UIN, or the ID as given when it names nobody
     subject: str
-    demographics: dict | None  # sealed fields; None when the ID names no active person
+    known: bool  # the ID names an active person
     failures: int  # in the lockout window, since the last success
     locked: frozenset[str]  # authentication types the person locked
-    facts: frozenset[str] = frozenset()  # keyed digests of what a demographic factor may claim
+    facts: bytes = b""  # keyed digests (16 bytes each) of what a demographic factor may claim
+    demographics: dict | None = None  # the sealed record, when read from the database (not kept)
 
 
-def fact(index_key: bytes, kind: str, *values: str) -> str:
-    """The keyed digest of one checkable fact ("birth_date", "1990-04-12"), names normalised."""
-    return blind_index(index_key, "\x00".join((kind, *values)), purpose="auth-match")
+FACT_BYTES = 16
 
 
-def facts_of(index_key: bytes, data: dict) -> frozenset[str]:
-    """What a demographic factor can be checked against, from the person's opened record."""
+def fact(index_key: bytes, kind: str, *values: str) -> bytes:
+    """The keyed digest (128 bits) of one checkable fact ("birth_date", "1990-04-12"), names
+    normalised."""
+    return hmac.digest(index_key, "\x00".join(("auth-match", kind, *values)).encode(), "sha256")[:FACT_BYTES]
+
+
+def facts_of(index_key: bytes, data: dict) -> bytes:
+    """What a demographic factor can be checked against, from the person's opened record: the
+    digests end to end (one bytes object is a tenth of the memory of a set of them)."""
     found = {fact(index_key, "birth_date", data["birth_date"]), fact(index_key, "sex", data["sex"])}
     for name in data["names"]:
         given, family = matching.normalise_name(name["given"]), matching.normalise_name(name["family"])
         found |= {fact(index_key, "given", given), fact(index_key, "family", family),
                   fact(index_key, "name", given, family)}
-    return frozenset(found)
+    return b"".join(sorted(found))
+
+
+def holds(state: PersonState, digest: bytes) -> bool:
+    """Is ``digest`` (from :func:`fact`) one of the person's facts?"""
+    facts = state.facts
+    return any(facts[i:i + FACT_BYTES] == digest for i in range(0, len(facts), FACT_BYTES))
 
 
 # Built once: constructing a statement costs more than SQLite takes to run it.
@@ -74,14 +89,28 @@ _RECENT_FAILURES = select(func.count()).select_from(AuthEvent).where(
     AuthEvent.created_at > bindparam("since"), or_(_LAST_SUCCESS.is_(None), AuthEvent.created_at > _LAST_SUCCESS))
 _LOCKED_TYPES = select(AuthLock.auth_type).where(AuthLock.subject == bindparam("subject"), AuthLock.locked)
 _PERSONS = Person.__table__.c
+LOCK_BITS = {"otp": 1, "demographics": 2, "biometrics": 4}  # the lockable authentication types, as one number
 # Everything about a person in one statement: each statement costs more in SQLAlchemy than
 # SQLite takes to answer it.
 _PERSON_STATE = select(
     _PERSONS.uin, _PERSONS.status, _PERSONS.demographics,
     _RECENT_FAILURES.scalar_subquery().label("failures"),
-    select(func.aggregate_strings(AuthLock.auth_type, ",")).where(
+    select(func.coalesce(func.sum(case(LOCK_BITS, value=AuthLock.auth_type, else_=0)), 0)).where(
         AuthLock.subject == bindparam("subject"), AuthLock.locked).scalar_subquery().label("locks"),
 ).where(_PERSONS.uin == bindparam("uin"))
+_PERSON_STATE_FAST = DriverQuery(_PERSON_STATE)
+
+
+def _person(session: Session | Connection, uin: str, subject: str) -> tuple | None:
+    """(uin, status, sealed record, failures, locks) of the person, in one statement: on the
+    driver's cursor for a plain connection (the hot path), through the session otherwise."""
+    params = {"uin": uin, "subject": subject, "since": utcnow() - LOCKOUT_WINDOW}
+    if isinstance(session, Connection):
+        row = _PERSON_STATE_FAST.first(session, params)
+        if row is not None and isinstance(row[2], str):  # JSON column as the driver gives it
+            row = (row[0], row[1], json.loads(row[2]), row[3], row[4])
+        return row
+    return session.execute(_PERSON_STATE, params).first()
 
 
 def recent_failures(session: Session | Connection, subject: str) -> int:
@@ -108,15 +137,15 @@ def read(session: Session | Connection, index_key: bytes, cipher: FieldCipher, i
         uin = row.uin if vids.usable(row) else None
     if uin is not None:
         subject = subject_of(index_key, uin)
-        person = session.execute(_PERSON_STATE, {"uin": uin, "subject": subject,
-                                                 "since": utcnow() - LOCKOUT_WINDOW}).first()
-        if person is not None and person.status == "active":
-            locked = frozenset(person.locks.split(",")) if person.locks else frozenset()
-            matched = cipher.decrypt_fields(person.demographics, record=uin, only=MATCHED_FIELDS)
-            return PersonState(uin, subject, person.demographics, person.failures, locked,
-                               facts_of(index_key, matched))
+        person = _person(session, uin, subject)
+        if person is not None and person[1] == "active":
+            _, _, sealed, failures, locks = person
+            locked = frozenset(t for t, bit in LOCK_BITS.items() if int(locks) & bit)
+            matched = cipher.decrypt_fields(sealed, record=uin, only=MATCHED_FIELDS)
+            return PersonState(uin, subject, True, failures, locked, facts_of(index_key, matched), sealed)
     subject = subject_of(index_key, individual_id)
-    return PersonState(individual_id, subject, None, recent_failures(session, subject), frozenset())
+    return PersonState(individual_id, subject, False, recent_failures(session, subject), frozenset())
+
 
 
 class PersonStates:
@@ -151,10 +180,11 @@ class PersonStates:
         stamp = self._board.stamp(subject)  # before the read: a change committed after it shows
         with db.reading() as connection:
             state = read(connection, self._index_key, self._cipher, individual_id, id_type)
-        if state.demographics is not None and state.failures == 0 and state.subject == subject:
+        if state.known and state.failures == 0 and state.subject == subject:
             if len(self._kept) >= self._max:
                 self._kept.pop(next(iter(self._kept), None), None)
-            self._kept[(id_type, individual_id)] = (state, stamp, time.monotonic() + self._ttl)
+            kept = dataclasses.replace(state, demographics=None)  # the record itself is read when it is opened
+            self._kept[(id_type, individual_id)] = (kept, stamp, time.monotonic() + self._ttl)
         return state
 
     def _keepable_uin(self, db: Database, individual_id: str, id_type: str) -> str | None:

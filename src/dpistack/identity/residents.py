@@ -32,7 +32,7 @@ from dpistack.identity.service import IdentityContext, log_access
 PORTAL = "resident-portal"  # the accessor name in histories and the log: the person themself
 SESSION_TTL = timedelta(minutes=15)
 CHANGE_TTL = timedelta(minutes=10)
-AUTH_TYPES = ("otp", "demographics", "biometrics")
+AUTH_TYPES = tuple(auth_state.LOCK_BITS)  # otp, demographics, biometrics
 
 
 def audience(platform: Platform) -> str:
