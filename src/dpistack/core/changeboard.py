@@ -12,7 +12,7 @@ Random values instead of a counter: two processes bumping at once cannot both wr
 "next" value and so hide a change. Keys that share a slot only cause an extra re-read.
 
 The board is per host (it lives in the data directory). Several hosts on one PostgreSQL do
-not see each other's boards: run them with the caches off (``DPI_SHARED_CACHES=false``).
+not see each other's boards: run them with the caches off (``DPI_PROCESS_CACHES=false``).
 """
 
 from __future__ import annotations

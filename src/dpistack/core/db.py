@@ -102,6 +102,9 @@ class _SqliteWriterLock:
             raise
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
@@ -198,7 +201,7 @@ class Database:
 
     def release_write_lock(self) -> None:
         if self._writer is not None:
-            self._writer.__exit__(None, None, None)
+            self._writer.release()
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
