@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from dpistack import __version__
 from dpistack.core import api as core_api
 from dpistack.core.errors import install_handlers
-from dpistack.core.http import BodyLimit, Metrics
+from dpistack.core.http import App, BodyLimit, Metrics
 from dpistack.core.platform import Platform
 from dpistack.governance import api as governance_api
 from dpistack.governance import oauth
@@ -16,8 +14,8 @@ from dpistack.identity import oidc_api, residents_api
 from dpistack.transparency import api as transparency_api
 
 
-def create_app(platform: Platform) -> FastAPI:
-    app = FastAPI(
+def create_app(platform: Platform) -> App:
+    app = App(
         title="DPI Stack",
         version=__version__,
         description="Digital public infrastructure: governance, transparency log, identity, payments, data exchange.",
@@ -29,11 +27,9 @@ def create_app(platform: Platform) -> FastAPI:
     install_handlers(app)
     oauth.install_handlers(app)
     # FastAPI tries routes in order: the busiest (authentication of people) first.
-    app.include_router(identity_api.router)
-    app.include_router(core_api.router)
-    app.include_router(oauth.router)
-    app.include_router(governance_api.router)
-    app.include_router(transparency_api.router)
-    app.include_router(oidc_api.router)
-    app.include_router(residents_api.router)
+    routers = [identity_api.router, core_api.router, oauth.router, governance_api.router, transparency_api.router,
+               oidc_api.router, residents_api.router]
+    for router in routers:
+        app.include_router(router)
+    app.serve_direct_routes_first(routers, app.state.metrics, platform.settings.max_body_bytes)
     return app

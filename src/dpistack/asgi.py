@@ -2,5 +2,7 @@
 
 from dpistack.app import create_app
 from dpistack.core.platform import Platform
+from dpistack.core.server import tune_gc_for_serving
 
 app = create_app(Platform.open())
+tune_gc_for_serving()

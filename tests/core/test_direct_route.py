@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
 from dpistack.core.errors import Unauthorized, install_handlers
-from dpistack.core.http import direct_post
+from dpistack.core.http import App, Metrics, direct_post
 
 
 class Order(BaseModel):
@@ -24,17 +24,23 @@ async def who(request: Request) -> str:
     return caller
 
 
-def make_app() -> FastAPI:
+def make_router() -> APIRouter:
     router = APIRouter()
 
     async def order(body: Order, request: Request, caller: str = Depends(who)) -> dict:
+        if body.item == "boom":
+            raise RuntimeError("a bug")
         return {"caller": caller, "item": body.item, "count": body.count, "path": request.url.path}
 
     router.post("/plain", summary="Order")(order)
     direct_post(router, "/direct", summary="Order")(order)
+    return router
+
+
+def make_app() -> FastAPI:
     app = FastAPI()
     install_handlers(app)
-    app.include_router(router)
+    app.include_router(make_router())
     return app
 
 
@@ -81,3 +87,56 @@ def test_an_endpoint_it_cannot_serve_is_refused_at_start():
 
     with pytest.raises(TypeError):
         direct_post(router, "/x")(needs_query)
+
+
+def make_lane_app() -> App:
+    """An App whose DirectRoutes take the fast lane, with a middleware that marks every
+    response it sees (so a test can tell which way a request went)."""
+    router = make_router()
+    app = App()
+    install_handlers(app)
+    metrics = Metrics()
+
+    async def mark(request, call_next):
+        response = await call_next(request)
+        response.headers["x-through-the-stack"] = "yes"
+        return response
+
+    app.middleware("http")(mark)
+    app.include_router(router)
+    app.serve_direct_routes_first([router], metrics, body_limit=200)
+    app.state.metrics = metrics
+    return app
+
+
+@pytest.fixture
+def lane():
+    with TestClient(make_lane_app(), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_the_fast_lane_gives_the_same_answers_without_the_middleware_stack(lane):
+    good = {"item": "rice", "count": 2}
+    plain = lane.post("/plain", json=good, headers={"x-caller": "a"})
+    direct = lane.post("/direct", json=good, headers={"x-caller": "a"})
+    assert plain.headers["x-through-the-stack"] == "yes" and "x-through-the-stack" not in direct.headers
+    assert direct.status_code == plain.status_code == 200 and direct.json() == {**plain.json(), "path": "/direct"}
+    for bad in ({"item": "", "count": 2}, {"item": "rice", "count": "many"}):
+        p, d = (lane.post(path, json=bad, headers={"x-caller": "a"}) for path in ("/plain", "/direct"))
+        assert d.status_code == p.status_code == 422 and d.json()["errors"] == p.json()["errors"]
+        assert d.headers["content-type"] == "application/problem+json"
+    p, d = (lane.post(path, json=good) for path in ("/plain", "/direct"))
+    assert d.status_code == p.status_code == 401 and d.json() == {**p.json(), "instance": "/direct"}
+    assert d.headers["www-authenticate"] == "Bearer"
+
+
+def test_the_fast_lane_keeps_the_body_limit_the_error_handlers_and_the_metrics(lane):
+    too_big = lane.post("/direct", json={"item": "x" * 300, "count": 1}, headers={"x-caller": "a"})
+    assert too_big.status_code == 413 and too_big.headers["content-type"] == "application/problem+json"
+    bug = lane.post("/direct", json={"item": "boom", "count": 1}, headers={"x-caller": "a"})
+    assert bug.status_code == 500 and bug.json()["title"] == "Internal error" and "a bug" not in bug.text
+    assert lane.get("/direct").status_code == 405  # other methods take the ordinary way
+    lane.post("/direct", json={"item": "rice", "count": 1}, headers={"x-caller": "a"})
+    counted = lane.app.state.metrics.requests.labels("POST", "/direct", "200")._value.get()
+    assert counted == 1
+    assert lane.app.state.metrics.requests.labels("POST", "/direct", "500")._value.get() == 1

@@ -58,3 +58,36 @@ def test_database_url_switches_to_postgresql(monkeypatch, tmp_path):
     monkeypatch.setenv("DPI_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     settings = Settings(data_dir=tmp_path)
     assert settings.sqlalchemy_url.startswith("postgresql+psycopg://") and not settings.is_sqlite
+
+
+def test_reading_keeps_one_connection_per_thread_that_sees_each_commit(platform):
+    import threading
+
+    with platform.db.reading() as first:
+        pass
+    with platform.db.reading() as again:
+        assert again is first  # kept: no pool check-out per read
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(platform.db.reading().__enter__()))
+    thread.start()
+    thread.join()
+    assert other[0] is not first
+    # No snapshot is held between reads: a commit made meanwhile is seen by the next read.
+    query = text("SELECT value FROM instance_info WHERE key = 'reading-test'")
+    with platform.db.reading() as conn:
+        assert conn.execute(query).first() is None
+    with platform.db.uow(write=True) as s:
+        s.add(InstanceInfo(key="reading-test", value="1"))
+    with platform.db.reading() as conn:
+        assert conn.execute(query).scalar_one() == "1"
+
+
+def test_a_failed_read_drops_its_kept_connection(platform):
+    with platform.db.reading() as first:
+        pass
+    with pytest.raises(Exception):
+        with platform.db.reading() as conn:
+            conn.execute(text("SELECT * FROM no_such_table"))
+    with platform.db.reading() as after:
+        assert after is not first
+        assert after.execute(text("SELECT 1")).scalar_one() == 1

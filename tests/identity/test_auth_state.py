@@ -121,3 +121,30 @@ def test_the_cache_is_bounded(world, platform, actors):
     assert small.cached(uin, "UIN") is not None
     small.read(platform.db, vid, "VID")  # a second entry pushes the oldest out
     assert small.cached(vid, "VID") is not None and small.cached(uin, "UIN") is None
+
+
+def test_facts_are_kept_at_enrolment_so_an_uncached_authentication_opens_no_record(world, platform):
+    uin, rp, _, _ = world
+    with platform.db.uow(write=True) as session:
+        person = session.get(Person, uin)
+        facts, sealed = person.auth_facts, person.demographics
+        assert facts and len(facts) % 16 == 0 and b"1990" not in facts  # keyed digests only
+        # The sealed record replaced by one that cannot be opened: an authentication that
+        # opened it would fail.
+        session.execute(update(Person).where(Person.uin == uin).values(demographics={"names": "not a ciphertext"}))
+    IdentityContext.of(platform).people._kept.clear()
+    assert auth(rp, uin, **BIRTH)["authenticated"]
+    IdentityContext.of(platform).people._kept.clear()
+    assert not auth(rp, uin, txn="t2", **WRONG)["authenticated"]
+    with platform.db.uow(write=True) as session:
+        session.execute(update(Person).where(Person.uin == uin).values(demographics=sealed))
+
+
+def test_people_enrolled_before_facts_were_kept_are_checked_against_their_record(world, platform):
+    uin, rp, _, _ = world
+    with platform.db.uow(write=True) as session:
+        session.execute(update(Person).where(Person.uin == uin).values(auth_facts=None))
+    IdentityContext.of(platform).people._kept.clear()
+    assert auth(rp, uin, **BIRTH)["authenticated"]
+    assert auth(rp, uin, txn="t2", demographics={"given": "amina", "family": "HASSAN"})["authenticated"]
+    assert not auth(rp, uin, txn="t3", **WRONG)["authenticated"]

@@ -9,10 +9,12 @@ from dpistack.cli import app
 
 
 @pytest.mark.e2e
-def test_bench_identity_smoke():
+def test_bench_identity_smoke(tmp_path):
+    kept = tmp_path / "kept"
     result = CliRunner().invoke(app, ["bench", "identity", "--people", "500", "--queries", "20", "--uins", "2000",
                                       "--enrol-people", "300", "--enrolments", "20", "--auth-seconds", "1",
-                                      "--auth-concurrency", "4", "--json"], env={"DPI_DATABASE_URL": None})
+                                      "--auth-concurrency", "4", "--keep", str(kept), "--json"],
+                                env={"DPI_DATABASE_URL": None})
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["bench"] == "identity" and figures["uins"] == 2000 and figures["match_people"] == 500
@@ -34,3 +36,19 @@ def test_bench_identity_smoke():
         assert figures[f"{run}_people"] > 0 and figures[f"{run}_requests"] > 0
         assert figures[f"{run}_non_200"] == 0 and figures[f"{run}_refused"] == 0
         assert figures[f"{run}_per_s"] > 0 and figures[f"{run}_ms_p50"] > 0
+
+    # The instance left by --keep is measured again without loading; one the bench did not
+    # make is refused, and so is --keep into a directory that holds something.
+    assert figures["enrolled_people"] >= 300 + new["issued"]
+    again = CliRunner().invoke(app, ["bench", "identity", "--people", "100", "--queries", "10", "--uins", "1000",
+                                     "--instance", str(kept), "--auth-seconds", "1", "--auth-concurrency", "2",
+                                     "--no-auth-cold", "--json"], env={"DPI_DATABASE_URL": None})
+    assert again.exit_code == 0, again.output
+    figures_again = json.loads(again.stdout.strip().splitlines()[-1])
+    assert "enrol_people" not in figures_again and figures_again["enrolled_people"] > figures["enrolled_people"]
+    assert figures_again["auth_requests"] > 0 and figures_again["auth_non_200"] == 0
+    assert CliRunner().invoke(app, ["init", "--data-dir", str(tmp_path / "real")]).exit_code == 0
+    for refused in (["--instance", str(tmp_path / "real")], ["--keep", str(kept)]):
+        r = CliRunner().invoke(app, ["bench", "identity", "--people", "100", "--queries", "10", "--uins", "1000",
+                                     "--auth-seconds", "1", *refused], env={"DPI_DATABASE_URL": None})
+        assert r.exit_code == 2 and "refusing to bench" in r.output

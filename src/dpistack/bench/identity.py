@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from sqlalchemy import func, select
 from rich.console import Console
 
 from dpistack.bench import identity_enrolment, identity_http, identity_matching
@@ -24,7 +25,9 @@ from dpistack.bench.identity_numbers import measure_uin_generation
 from dpistack.bench.report import emit, machine
 from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
+from dpistack.governance.models import InstanceInfo
 from dpistack.governance.setup import init_instance
+from dpistack.identity.models import Person
 
 
 def command(
@@ -43,6 +46,11 @@ def command(
     database_url: Optional[str] = typer.Option(
         None, "--database-url", envvar="DPI_DATABASE_URL", help="Default: SQLite in a temporary directory."
     ),
+    keep: Optional[Path] = typer.Option(
+        None, "--keep", help="Build the bench instance in this new directory and leave it there (see --instance)."),
+    instance: Optional[Path] = typer.Option(
+        None, "--instance", help="Measure authentication again on an instance left by --keep: no loading, no "
+                                 "enrolment timing (loading a million people takes about half an hour)."),
     json_out: bool = typer.Option(False, "--json", help="Print the figures as JSON on the last line."),
 ) -> None:
     """Measure UIN generation, deduplication, enrolment and authentication."""
@@ -50,19 +58,31 @@ def command(
     figures: dict = {"bench": "identity", **measure_uin_generation(uins)}
     matching = identity_matching.measure(people, queries, seed=1, progress=None)
     figures.update({f"match_{k}": v for k, v in matching.items()})
-    if enrol_people or auth_seconds:
-        workdir = Path(tempfile.mkdtemp(prefix="dpi-bench-"))
+    if keep is not None and keep.exists() and any(keep.iterdir()):
+        console.print(f"[bold red]refusing to bench:[/] {keep} is not empty; --keep builds a new instance")
+        raise typer.Exit(2)
+    if instance is not None or enrol_people or auth_seconds:
+        workdir = instance or keep or Path(tempfile.mkdtemp(prefix="dpi-bench-"))
         platform = Platform.open(Settings(data_dir=workdir, database_url=database_url))
         try:
+            if instance is not None:
+                if not _made_by_the_bench(platform):
+                    console.print(f"[bold red]refusing to bench:[/] {instance} was not left by `dpi bench identity "
+                                  "--keep`; the benchmark writes people and log entries that can never be removed")
+                    raise typer.Exit(2)
+                enrol_people = 0
             # Bench people and log entries can never be removed: only ever write into a new instance.
-            if not init_instance(platform):
+            elif not init_instance(platform):
                 console.print("[bold red]refusing to bench:[/] that database already holds an instance; "
                               "the benchmark needs an empty one")
                 raise typer.Exit(2)
+            else:
+                _mark_as_made_by_the_bench(platform)
             figures["backend"] = platform.db.engine.dialect.name
             if enrol_people:
                 enrol = identity_enrolment.measure(platform, console, enrol_people, enrolments)
                 figures.update({f"enrol_{k}": v for k, v in enrol.items()})
+            figures["enrolled_people"] = _enrolled(platform)
             if auth_seconds:
                 auth = identity_http.measure(workdir, database_url, console, auth_seconds, auth_concurrency,
                                              auth_workers)
@@ -73,5 +93,25 @@ def command(
                     figures.update({f"auth_cold_{k}": v for k, v in cold.items()})
         finally:
             platform.close()
-            shutil.rmtree(workdir, ignore_errors=True)
+            if instance is None and keep is None:
+                shutil.rmtree(workdir, ignore_errors=True)
     emit(console, "dpi bench identity", {**figures, **machine()}, json_out)
+
+
+BENCH_MARK = "made_by"  # instance_info key naming the bench that built an instance
+
+
+def _mark_as_made_by_the_bench(platform: Platform) -> None:
+    with platform.db.uow(write=True) as session:
+        session.add(InstanceInfo(key=BENCH_MARK, value="dpi bench identity"))
+
+
+def _made_by_the_bench(platform: Platform) -> bool:
+    with platform.db.uow() as session:
+        mark = session.get(InstanceInfo, BENCH_MARK)
+        return mark is not None and mark.value == "dpi bench identity"
+
+
+def _enrolled(platform: Platform) -> int:
+    with platform.db.uow() as session:
+        return session.scalar(select(func.count()).select_from(Person))

@@ -32,7 +32,7 @@ from dpistack.bench import identity_matching as population
 from dpistack.core.crypto import blind_index
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
-from dpistack.identity import matching, numbers, service
+from dpistack.identity import auth_state, matching, numbers, service
 from dpistack.identity.models import BlockingKey, Enrolment, Person
 from dpistack.identity.schemas import EnrolmentIn
 from dpistack.transparency import service as tlog
@@ -88,7 +88,8 @@ def load(platform: Platform, ctx: service.IdentityContext, rows: list[population
                     "created_at": now, "decided_at": now, "decided_by": "deduplication",
                 })
                 persons.append({"uin": uin, "enrolment_id": enrolment_id, "status": "active", "created_at": now,
-                                "demographics": ctx.cipher.encrypt_fields(data, record=uin)})
+                                "demographics": ctx.cipher.encrypt_fields(data, record=uin),
+                                "auth_facts": auth_state.facts_of(ctx.index_key, data)})
                 keys.extend({"key": blind_index(ctx.index_key, k, purpose="dedup"), "uin": uin}
                             for k in sorted(matching.blocking_keys(matching.Demographics.from_dict(data))))
                 entries.append(tlog.access_entry(

@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
 import time
@@ -178,7 +179,9 @@ def measure(data_dir: Path, database_url: str | None, console: Console, seconds:
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as each:
                     _wait_ready(each, servers[-1])
             console.print(f"{workers} server process(es) up from {base_url}; onboarding and enrolling {AUTH_PEOPLE} people")
-            token, people = _setup(http, data_dir, f"{base_url}/oauth/token", "" if caches else "-cold")
+            # participants of their own for each run: an instance kept by --keep is measured again and again
+            tag = f"-{secrets.token_hex(3)}" + ("" if caches else "-cold")
+            token, people = _setup(http, data_dir, f"{base_url}/oauth/token", tag)
         pids = [server.pid for server in servers]
         server_cpu = _server_cpu_s(pids)
         client_cpu = time.process_time()

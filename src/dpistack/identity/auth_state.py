@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select
+from sqlalchemy import Connection, bindparam, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from dpistack.core.changeboard import ChangeBoard
@@ -32,7 +32,7 @@ from dpistack.core.crypto import FieldCipher, blind_index
 from dpistack.core.db import Database, DriverQuery
 from dpistack.core.timeutil import utcnow
 from dpistack.identity import matching, numbers, vids
-from dpistack.identity.models import AuthEvent, AuthLock, Person
+from dpistack.identity.models import FAILED_OUTCOMES, AuthEvent, AuthLock, Person
 
 LOCKOUT_WINDOW = timedelta(minutes=15)
 TTL_SECONDS = 60.0  # a safety net: a process killed between a commit and its bump leaves nothing stale longer
@@ -82,35 +82,40 @@ def holds(state: PersonState, digest: bytes) -> bool:
 
 
 # Built once: constructing a statement costs more than SQLite takes to run it.
+# Both are seeks on the (subject, outcome, created_at) index: the failed outcomes are named (as
+# SQL literals, so that DriverQuery's statement is fixed), not "!= success".
 _LAST_SUCCESS = (select(func.max(AuthEvent.created_at))
                  .where(AuthEvent.subject == bindparam("subject"), AuthEvent.outcome == "success").scalar_subquery())
 _RECENT_FAILURES = select(func.count()).select_from(AuthEvent).where(
-    AuthEvent.subject == bindparam("subject"), AuthEvent.outcome != "success",
-    AuthEvent.created_at > bindparam("since"), or_(_LAST_SUCCESS.is_(None), AuthEvent.created_at > _LAST_SUCCESS))
+    AuthEvent.subject == bindparam("subject"), AuthEvent.outcome.in_([literal_column(f"'{o}'") for o in FAILED_OUTCOMES]),
+    AuthEvent.created_at > bindparam("since"), AuthEvent.created_at > func.coalesce(_LAST_SUCCESS, bindparam("since")))
 _LOCKED_TYPES = select(AuthLock.auth_type).where(AuthLock.subject == bindparam("subject"), AuthLock.locked)
 _PERSONS = Person.__table__.c
 LOCK_BITS = {"otp": 1, "demographics": 2, "biometrics": 4}  # the lockable authentication types, as one number
 # Everything about a person in one statement: each statement costs more in SQLAlchemy than
-# SQLite takes to answer it.
+# SQLite takes to answer it. The sealed record only when it is to be opened (eKYC, logins):
+# parsing and decrypting it was a fifth of an authentication that reads its person.
+_LOCKS = select(func.coalesce(func.sum(case(LOCK_BITS, value=AuthLock.auth_type, else_=0)), 0)).where(
+    AuthLock.subject == bindparam("subject"), AuthLock.locked).scalar_subquery().label("locks")
 _PERSON_STATE = select(
-    _PERSONS.uin, _PERSONS.status, _PERSONS.demographics,
-    _RECENT_FAILURES.scalar_subquery().label("failures"),
-    select(func.coalesce(func.sum(case(LOCK_BITS, value=AuthLock.auth_type, else_=0)), 0)).where(
-        AuthLock.subject == bindparam("subject"), AuthLock.locked).scalar_subquery().label("locks"),
+    _PERSONS.uin, _PERSONS.status, _PERSONS.auth_facts, _RECENT_FAILURES.scalar_subquery().label("failures"), _LOCKS,
 ).where(_PERSONS.uin == bindparam("uin"))
-_PERSON_STATE_FAST = DriverQuery(_PERSON_STATE)
+_PERSON_STATE_AND_RECORD = _PERSON_STATE.add_columns(_PERSONS.demographics)
+_FAST = {False: DriverQuery(_PERSON_STATE), True: DriverQuery(_PERSON_STATE_AND_RECORD)}
 
 
-def _person(session: Session | Connection, uin: str, subject: str) -> tuple | None:
-    """(uin, status, sealed record, failures, locks) of the person, in one statement: on the
-    driver's cursor for a plain connection (the hot path), through the session otherwise."""
+def _person(session: Session | Connection, uin: str, subject: str, record: bool) -> tuple | None:
+    """(uin, status, auth facts, failures, locks[, sealed record]) of the person, in one
+    statement: on the driver's cursor for a plain connection (the hot path), through the
+    session otherwise."""
     params = {"uin": uin, "subject": subject, "since": utcnow() - LOCKOUT_WINDOW}
     if isinstance(session, Connection):
-        row = _PERSON_STATE_FAST.first(session, params)
-        if row is not None and isinstance(row[2], str):  # JSON column as the driver gives it
-            row = (row[0], row[1], json.loads(row[2]), row[3], row[4])
+        row = _FAST[record].first(session, params)
+        if row is not None and record and isinstance(row[5], str):  # JSON column as the driver gives it
+            row = (*row[:5], json.loads(row[5]))
         return row
-    return session.execute(_PERSON_STATE, params).first()
+    row = session.execute(_PERSON_STATE_AND_RECORD if record else _PERSON_STATE, params).first()
+    return tuple(row) if row is not None else None
 
 
 def recent_failures(session: Session | Connection, subject: str) -> int:
@@ -127,9 +132,10 @@ MATCHED_FIELDS = frozenset({"names", "birth_date", "sex"})
 
 
 def read(session: Session | Connection, index_key: bytes, cipher: FieldCipher, individual_id: str,
-         id_type: str) -> PersonState:
-    """The person's state, straight from the database (in the caller's transaction). An ID
-    that names no active person keeps a failure count of its own."""
+         id_type: str, record: bool = True) -> PersonState:
+    """The person's state, straight from the database (in the caller's transaction), with
+    their sealed record when ``record``. An ID that names no active person keeps a failure
+    count of its own."""
     uin: str | None = individual_id if numbers.is_valid_uin(individual_id) else None
     if id_type == "VID":
         row = session.execute(vids.VID_ROW, {"vid": individual_id}).first() \
@@ -137,15 +143,18 @@ def read(session: Session | Connection, index_key: bytes, cipher: FieldCipher, i
         uin = row.uin if vids.usable(row) else None
     if uin is not None:
         subject = subject_of(index_key, uin)
-        person = _person(session, uin, subject)
+        person = _person(session, uin, subject, record)
+        if person is not None and person[2] is None and not record:  # enrolled before facts were kept
+            person = _person(session, uin, subject, True)
         if person is not None and person[1] == "active":
-            _, _, sealed, failures, locks = person
+            facts, failures, locks = person[2:5]
+            sealed = person[5] if len(person) > 5 else None
+            if facts is None:
+                facts = facts_of(index_key, cipher.decrypt_fields(sealed, record=uin, only=MATCHED_FIELDS))
             locked = frozenset(t for t, bit in LOCK_BITS.items() if int(locks) & bit)
-            matched = cipher.decrypt_fields(sealed, record=uin, only=MATCHED_FIELDS)
-            return PersonState(uin, subject, True, failures, locked, facts_of(index_key, matched), sealed)
+            return PersonState(uin, subject, True, failures, locked, bytes(facts), sealed)
     subject = subject_of(index_key, individual_id)
     return PersonState(individual_id, subject, False, recent_failures(session, subject), frozenset())
-
 
 
 class PersonStates:
@@ -170,16 +179,17 @@ class PersonStates:
             return None
         return state
 
-    def read(self, db: Database, individual_id: str, id_type: str) -> PersonState:
-        """Read the state from the database, and keep it when it may be kept."""
+    def read(self, db: Database, individual_id: str, id_type: str, record: bool = False) -> PersonState:
+        """Read the state from the database (with the sealed record when ``record``), and keep
+        it when it may be kept."""
         uin = self._keepable_uin(db, individual_id, id_type)
         if uin is None:
             with db.reading() as connection:
-                return read(connection, self._index_key, self._cipher, individual_id, id_type)
+                return read(connection, self._index_key, self._cipher, individual_id, id_type, record)
         subject = subject_of(self._index_key, uin)
         stamp = self._board.stamp(subject)  # before the read: a change committed after it shows
         with db.reading() as connection:
-            state = read(connection, self._index_key, self._cipher, individual_id, id_type)
+            state = read(connection, self._index_key, self._cipher, individual_id, id_type, record)
         if state.known and state.failures == 0 and state.subject == subject:
             if len(self._kept) >= self._max:
                 self._kept.pop(next(iter(self._kept), None), None)

@@ -196,7 +196,7 @@ def _state(platform: Platform, ctx: IdentityContext, request: AuthRequest, recor
     ``record``: the sealed record is needed too (eKYC), which the cache does not keep."""
     state = None if record else ctx.people.cached(request.individual_id, request.individual_id_type)
     if state is None:
-        state = ctx.people.read(platform.db, request.individual_id, request.individual_id_type)
+        state = ctx.people.read(platform.db, request.individual_id, request.individual_id_type, record)
     return state
 
 

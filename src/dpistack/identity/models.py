@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dpistack.core.db import Base
@@ -41,6 +41,10 @@ class Person(Base):
     uin: Mapped[str] = mapped_column(String(32), primary_key=True)
     enrolment_id: Mapped[str] = mapped_column(ForeignKey("identity_enrolments.id"))
     demographics: Mapped[dict] = mapped_column(JSON)  # sealed per field
+    # What a demographic authentication factor is checked against, as keyed digests of the
+    # normalised names, birth date and sex (``auth_state.facts_of``; blind indexes, no plain
+    # data): an authentication need not open the record. Null for people enrolled before it.
+    auth_facts: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -76,17 +80,23 @@ class OneTimePassword(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+FAILED_OUTCOMES = ("failure", "locked", "blocked")  # "blocked": a type the person locked; each counts to lockout
+
+
 class AuthEvent(Base):
     """One authentication attempt: the person's authentication history and the lockout counter."""
 
     __tablename__ = "identity_auth_events"
+    # The lockout check asks for a person's last success and their failures since: with the
+    # outcome and time in the index both are a few index seeks, however long the history.
+    __table_args__ = (Index("ix_identity_auth_events_subject_outcome_time", "subject", "outcome", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject: Mapped[str] = mapped_column(String(32), index=True)  # blind index of the UIN
+    subject: Mapped[str] = mapped_column(String(32))  # blind index of the UIN
     partner_id: Mapped[str] = mapped_column(String(64))
     transaction_id: Mapped[str] = mapped_column(String(64))
     factors: Mapped[list] = mapped_column(JSON)
-    outcome: Mapped[str] = mapped_column(String(16))  # success | failure | locked | blocked (by the person)
+    outcome: Mapped[str] = mapped_column(String(16))  # "success" or one of FAILED_OUTCOMES
     purpose: Mapped[str | None] = mapped_column(String(200), nullable=True)  # authentication, ekyc, oidc login…
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 

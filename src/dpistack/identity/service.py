@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from dpistack.core.crypto import FieldCipher, blind_index
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import iso, utcnow
-from dpistack.identity import matching, numbers
+from dpistack.identity import auth_state, matching, numbers
 from dpistack.identity.auth_state import PersonStates
 from dpistack.identity.abis import BiometricMatcher, InMemoryABIS
 from dpistack.identity.interfaces import NotificationChannel, OutboxChannel
@@ -170,7 +170,8 @@ def _issue(session: Session, ctx: IdentityContext, enrolment: Enrolment, data: d
         try:
             with session.begin_nested():
                 session.add(Person(uin=uin, enrolment_id=enrolment.id,
-                                   demographics=ctx.cipher.encrypt_fields(data, record=uin)))
+                                   demographics=ctx.cipher.encrypt_fields(data, record=uin),
+                                   auth_facts=auth_state.facts_of(ctx.index_key, data)))
                 session.flush()
             break
         except IntegrityError:
