@@ -148,3 +148,20 @@ def test_people_enrolled_before_facts_were_kept_are_checked_against_their_record
     assert auth(rp, uin, **BIRTH)["authenticated"]
     assert auth(rp, uin, txn="t2", demographics={"given": "amina", "family": "HASSAN"})["authenticated"]
     assert not auth(rp, uin, txn="t3", **WRONG)["authenticated"]
+
+
+def test_a_uin_issued_before_a_number_filter_was_added_still_authenticates(world, platform):
+    """Lookups check the form of a UIN (length, check digit), not today's issuing filters."""
+    from dpistack.identity import auth_state, numbers
+
+    uin, rp, _, _ = world
+    old = "234567890" + numbers.verhoeff_check_digit("234567890")  # an ascending run: not issued today
+    assert numbers.is_valid_uin(old, strict=False) and not numbers.is_valid_uin(old)
+    ctx = IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:
+        person = session.get(Person, uin)
+        data = ctx.cipher.decrypt_fields(person.demographics, record=uin)
+        session.add(Person(uin=old, enrolment_id=person.enrolment_id, auth_facts=auth_state.facts_of(ctx.index_key, data),
+                           demographics=ctx.cipher.encrypt_fields(data, record=old)))
+    assert auth(rp, old, **BIRTH)["authenticated"]
+    assert not auth(rp, old, txn="t2", **WRONG)["authenticated"]

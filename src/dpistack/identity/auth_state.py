@@ -23,6 +23,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from sqlalchemy import Connection, bindparam, case, func, literal_column, select
 from sqlalchemy.orm import Session
@@ -53,6 +54,15 @@ class PersonState:
     locked: frozenset[str]  # authentication types the person locked
     facts: bytes = b""  # keyed digests (16 bytes each) of what a demographic factor may claim
     demographics: dict | None = None  # the sealed record, when read from the database (not kept)
+    # keyed values derived from the UIN (log pseudonym, partner tokens), computed once while kept
+    derived: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def remembered(self, what: tuple, compute: Callable[[], str]) -> str:
+        """``compute()``, remembered with the state: an HMAC per request less for each."""
+        value = self.derived.get(what)
+        if value is None:
+            value = self.derived[what] = compute()
+        return value
 
 
 FACT_BYTES = 16
@@ -136,7 +146,9 @@ def read(session: Session | Connection, index_key: bytes, cipher: FieldCipher, i
     """The person's state, straight from the database (in the caller's transaction), with
     their sealed record when ``record``. An ID that names no active person keeps a failure
     count of its own."""
-    uin: str | None = individual_id if numbers.is_valid_uin(individual_id) else None
+    # Looked up if well formed (length, check digit): the issuing filters are for new numbers,
+    # and a number issued before a filter was added still names its person.
+    uin: str | None = individual_id if numbers.is_valid_uin(individual_id, strict=False) else None
     if id_type == "VID":
         row = session.execute(vids.VID_ROW, {"vid": individual_id}).first() \
             if numbers.is_valid_vid(individual_id) else None
@@ -202,7 +214,7 @@ class PersonStates:
         if self._board is None:
             return None
         if id_type != "VID":
-            return individual_id if numbers.is_valid_uin(individual_id) else None
+            return individual_id if numbers.is_valid_uin(individual_id, strict=False) else None
         if not numbers.is_valid_vid(individual_id):
             return None
         # The VID's own row in a transaction of its own: the stamp must come before the

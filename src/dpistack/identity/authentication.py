@@ -102,6 +102,14 @@ class Assessment:
     factors: list[str]
     outcome: str | None  # decided already (locked, failure, blocked), or None: factors check out so far
     data: dict | None  # the person's demographics, when known
+    state: PersonState  # what was read, and what is derived from it (pseudonym, partner tokens)
+
+    def pseudonym(self, ctx: IdentityContext) -> str:
+        return self.state.remembered(("pseudonym",), lambda: ctx.pseudonym(self.uin))
+
+    def partner_token(self, ctx: IdentityContext, partner_id: str) -> str:
+        return self.state.remembered(("token", partner_id),
+                                     lambda: numbers.partner_token(ctx.token_key, self.uin, partner_id))
 
 
 @dataclass(frozen=True)
@@ -121,11 +129,11 @@ def _assess(state: PersonState, ctx: IdentityContext, request: AuthRequest, hono
                                         ("biometrics", request.biometrics)) if given]
     uin, subject = state.uin, state.subject
     if state.failures >= LOCKOUT_FAILURES:
-        return Assessment(uin, subject, factors, "locked", None)
+        return Assessment(uin, subject, factors, "locked", None, state)
     if not state.known or not factors:
-        return Assessment(uin, subject, factors, "failure", None)
+        return Assessment(uin, subject, factors, "failure", None, state)
     if honour_locks and state.locked & set(factors):
-        return Assessment(uin, subject, factors, "blocked", None)
+        return Assessment(uin, subject, factors, "blocked", None, state)
     data = ctx.cipher.decrypt_fields(state.demographics, record=uin) if open_record else None  # read, not kept
     ok = True
     if request.demographics is not None:
@@ -134,7 +142,7 @@ def _assess(state: PersonState, ctx: IdentityContext, request: AuthRequest, hono
         probe = [base64.b64decode(b.template) for b in request.biometrics]
         hits = ctx.abis.identify(probe, gallery=[uin], max_results=1)
         ok &= bool(hits) and hits[0].score >= BIOMETRIC_DUPLICATE_SCORE
-    return Assessment(uin, subject, factors, None if ok else "failure", data)
+    return Assessment(uin, subject, factors, None if ok else "failure", data, state)
 
 
 def _entries(ctx: IdentityContext, partner_id: str, found: Assessment, otp_given: bool,
@@ -142,7 +150,7 @@ def _entries(ctx: IdentityContext, partner_id: str, found: Assessment, otp_given
     """The log entry of each outcome the writes may still reach, encoded ahead of them (on the
     event loop, not under the write lock): decided already, or success/failure by the OTP."""
     outcomes = [found.outcome] if found.outcome else (["success", "failure"] if otp_given else ["success"])
-    pseudonym = ctx.pseudonym(found.uin)
+    pseudonym = found.pseudonym(ctx)
     return {outcome: tlog.prepare(tlog.access_entry(
         subject_pseudonym=pseudonym, accessor=partner_id, categories=found.factors or ["none"],
         purpose=f"{purpose}: {outcome}", legal_basis=LEGAL_BASIS)) for outcome in outcomes}
@@ -174,7 +182,7 @@ def _record(session: Session, ctx: IdentityContext, partner_id: str, request: Au
     tlog.append(session, entries[outcome])
     success = outcome == "success"
     result = {"authenticated": success, "transaction_id": request.transaction_id,
-              "token": numbers.partner_token(ctx.token_key, found.uin, partner_id) if success else None}
+              "token": found.partner_token(ctx, partner_id) if success else None}
     return result, Authenticated(found.uin, found.data) if success else None
 
 

@@ -97,7 +97,7 @@ def resolve(session: Session | Connection, individual_id: str, id_type: str) -> 
         if not usable(row):
             return None
         individual_id = row.uin
-    elif not numbers.is_valid_uin(individual_id):
+    elif not numbers.is_valid_uin(individual_id, strict=False):  # well formed; may predate a filter
         return None
     person = session.execute(_PERSON, {"uin": individual_id}).first()
     return person if person is not None and person.status == "active" else None
