@@ -4,5 +4,7 @@ from dpistack.app import create_app
 from dpistack.core.platform import Platform
 from dpistack.core.server import tune_gc_for_serving
 
-app = create_app(Platform.open())
+platform = Platform.open()
+platform.db.checkpoint_in_background()  # the write-ahead log copied outside the writers' lock
+app = create_app(platform)
 tune_gc_for_serving()

@@ -91,3 +91,28 @@ def test_a_failed_read_drops_its_kept_connection(platform):
     with platform.db.reading() as after:
         assert after is not first
         assert after.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_a_server_process_checkpoints_the_sqlite_log_from_a_thread_of_its_own(tmp_path):
+    import time
+
+    from dpistack.core.db import BACKSTOP_CHECKPOINT_PAGES
+
+    p = Platform.open(Settings(data_dir=tmp_path))
+    try:
+        db_file = tmp_path / "dpi.sqlite3"
+        p.db.checkpoint_in_background(interval=0.02)
+        with p.db.engine.connect() as conn:  # commits no longer checkpoint at 1,000 pages
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_CHECKPOINT_PAGES
+        with p.db.uow(write=True) as s:
+            s.execute(text("CREATE TABLE filler (data BLOB)"))
+        size = db_file.stat().st_size
+        with p.db.uow(write=True) as s:  # 2 MB into the log, far below the backstop
+            s.execute(text("INSERT INTO filler VALUES (randomblob(1000000)), (randomblob(1000000))"))
+        deadline = time.monotonic() + 10
+        while db_file.stat().st_size < size + 1_500_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert db_file.stat().st_size >= size + 1_500_000  # copied into the database by the thread
+    finally:
+        p.close()
+    assert p.db._checkpointer is None  # stopped with the platform
