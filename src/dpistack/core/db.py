@@ -132,8 +132,8 @@ class _SqliteWriterLock:
 
 
 class DriverQuery:
-    """A Core SELECT compiled once per dialect and run on the driver's own cursor, for the
-    hottest reads: SQLAlchemy's work per execution (compiled-cache lookup, parameter and
+    """A Core statement compiled once per dialect and run on the driver's own cursor, for the
+    hottest reads and the rows group commit writes: SQLAlchemy's work per execution (compiled-cache lookup, parameter and
     result processing) cost several times what SQLite takes to answer an indexed look-up
     (profiled on authentication). Parameters go through their columns' bind processors;
     rows come back as the driver gives them (JSON columns as text on SQLite)."""
@@ -144,21 +144,37 @@ class DriverQuery:
 
     def _plan(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any], dict[str, Any]]:
         compiled = self._statement.compile(dialect=dialect)
+        # through the dialect's own types, as SQLAlchemy does: SQLite's DATETIME text, psycopg's JSON
         processors = {name: processor for name, bind in compiled.binds.items()
-                      if (processor := bind.type.bind_processor(dialect)) is not None}
+                      if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
         literals = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
         names = tuple(compiled.positiontup) if compiled.positional else None
         self._plans[dialect.name] = plan = (compiled.string, names, processors, literals)
         return plan
 
-    def first(self, connection: Connection, params: dict[str, Any]) -> tuple | None:
-        sql, names, processors, literals = self._plans.get(connection.dialect.name) or self._plan(connection.dialect)
+    def _values(self, dialect: Any, params: dict[str, Any]) -> tuple | dict:
+        _, names, processors, literals = self._plans.get(dialect.name) or self._plan(dialect)
         values = {name: processors[name](value) if name in processors else value
                   for name, value in {**literals, **params}.items()}
+        return tuple(values[name] for name in names) if names is not None else values
+
+    def first(self, connection: Connection, params: dict[str, Any]) -> tuple | None:
+        """The first row of the statement's answer, or None."""
+        sql = (self._plans.get(connection.dialect.name) or self._plan(connection.dialect))[0]
         cursor = connection.connection.driver_connection.cursor()
         try:
-            cursor.execute(sql, tuple(values[name] for name in names) if names is not None else values)
+            cursor.execute(sql, self._values(connection.dialect, params))
             return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def many(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """Run the statement (an INSERT) once per row, in one driver call, in the
+        connection's transaction."""
+        sql = (self._plans.get(connection.dialect.name) or self._plan(connection.dialect))[0]
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(sql, [self._values(connection.dialect, row) for row in rows])
         finally:
             cursor.close()
 

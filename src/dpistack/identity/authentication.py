@@ -18,10 +18,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.orm import Session
 
 from dpistack.core.auth import sign_jwt
+from dpistack.core.db import DriverQuery
 from dpistack.core.groupcommit import batch_of
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
@@ -118,7 +119,9 @@ class Authenticated:
     data: dict
 
 
-_INSERT_EVENT = insert(AuthEvent.__table__)
+_EVENT_COLUMNS = ("subject", "partner_id", "transaction_id", "factors", "outcome", "purpose", "created_at")
+_INSERT_EVENT = insert(AuthEvent.__table__).values({c: bindparam(c) for c in _EVENT_COLUMNS})
+_INSERT_EVENTS = DriverQuery(_INSERT_EVENT)  # a batch's events in one driver call
 
 
 def _assess(state: PersonState, ctx: IdentityContext, request: AuthRequest, honour_locks: bool,
@@ -175,7 +178,7 @@ def _record(session: Session, ctx: IdentityContext, partner_id: str, request: Au
              "factors": found.factors, "outcome": outcome, "purpose": purpose, "created_at": utcnow()}
     batch = batch_of(session)
     if batch is not None:
-        batch.defer("auth_events", event, lambda events: session.connection().execute(_INSERT_EVENT, events))
+        batch.defer("auth_events", event, lambda events: _INSERT_EVENTS.many(session.connection(), events))
     else:
         session.connection().execute(_INSERT_EVENT, event)
     entries = entries or _entries(ctx, partner_id, found, request.otp is not None, purpose)

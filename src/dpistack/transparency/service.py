@@ -17,6 +17,7 @@ import rfc8785
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from dpistack.core.db import DriverQuery
 from dpistack.core.errors import Problem
 from dpistack.core.groupcommit import batch_of
 from dpistack.core.platform import Platform
@@ -110,14 +111,16 @@ def append_many(session: Session, entries: Iterable[dict[str, Any] | Prepared]) 
     if connection.dialect.driver == "psycopg":
         _copy_rows(connection, [(first + i, p.leaf, p.blob, now) for i, p in enumerate(prepared)])
     else:
-        connection.execute(_INSERT_ENTRY, [
+        _INSERT_ENTRIES.many(connection, [
             {"idx": first + i, "leaf_hash": p.leaf, "entry": p.blob, "created_at": now} for i, p in enumerate(prepared)])
     return list(range(first, new_size))
 
 
 _BUMP_HEAD = (update(LogHead.__table__).where(LogHead.__table__.c.id == 1)
               .values(size=LogHead.__table__.c.size + bindparam("n")).returning(LogHead.__table__.c.size))
-_INSERT_ENTRY = insert(LogEntry.__table__)
+_INSERT_ENTRIES = DriverQuery(insert(LogEntry.__table__).values(
+    {c: bindparam(c) for c in ("idx", "leaf_hash", "entry", "created_at")}))  # on the driver: SQLAlchemy's
+# per-execution work cost more than the rows themselves under authentication load
 
 
 def _copy_rows(connection: Connection, rows: list[tuple[int, bytes, bytes, datetime]]) -> None:
