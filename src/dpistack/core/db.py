@@ -152,18 +152,19 @@ class DriverQuery:
         self._plans[dialect.name] = plan = (compiled.string, names, processors, literals)
         return plan
 
-    def _values(self, dialect: Any, params: dict[str, Any]) -> tuple | dict:
-        _, names, processors, literals = self._plans.get(dialect.name) or self._plan(dialect)
+    @staticmethod
+    def _values(plan: tuple, params: dict[str, Any]) -> tuple | dict:
+        _, names, processors, literals = plan
         values = {name: processors[name](value) if name in processors else value
                   for name, value in {**literals, **params}.items()}
         return tuple(values[name] for name in names) if names is not None else values
 
     def first(self, connection: Connection, params: dict[str, Any]) -> tuple | None:
         """The first row of the statement's answer, or None."""
-        sql = (self._plans.get(connection.dialect.name) or self._plan(connection.dialect))[0]
+        plan = self._plans.get(connection.dialect.name) or self._plan(connection.dialect)
         cursor = connection.connection.driver_connection.cursor()
         try:
-            cursor.execute(sql, self._values(connection.dialect, params))
+            cursor.execute(plan[0], self._values(plan, params))
             return cursor.fetchone()
         finally:
             cursor.close()
@@ -171,10 +172,10 @@ class DriverQuery:
     def many(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         """Run the statement (an INSERT) once per row, in one driver call, in the
         connection's transaction."""
-        sql = (self._plans.get(connection.dialect.name) or self._plan(connection.dialect))[0]
+        plan = self._plans.get(connection.dialect.name) or self._plan(connection.dialect)
         cursor = connection.connection.driver_connection.cursor()
         try:
-            cursor.executemany(sql, [self._values(connection.dialect, row) for row in rows])
+            cursor.executemany(plan[0], [self._values(plan, row) for row in rows])
         finally:
             cursor.close()
 

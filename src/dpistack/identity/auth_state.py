@@ -148,7 +148,7 @@ def read(session: Session | Connection, index_key: bytes, cipher: FieldCipher, i
     count of its own."""
     # Looked up if well formed (length, check digit): the issuing filters are for new numbers,
     # and a number issued before a filter was added still names its person.
-    uin: str | None = individual_id if numbers.is_valid_uin(individual_id, strict=False) else None
+    uin: str | None = individual_id if id_type != "VID" and numbers.is_valid_uin(individual_id, strict=False) else None
     if id_type == "VID":
         row = session.execute(vids.VID_ROW, {"vid": individual_id}).first() \
             if numbers.is_valid_vid(individual_id) else None
