@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from dpistack import __version__
 from dpistack.core import api as core_api
 from dpistack.core.errors import install_handlers
@@ -15,7 +17,14 @@ from dpistack.transparency import api as transparency_api
 
 
 def create_app(platform: Platform) -> App:
+    @asynccontextmanager
+    async def lifespan(_app: App):
+        platform.outbox.start()  # this process delivers what it writes, and sweeps for what is due
+        yield
+        await platform.outbox.stop()
+
     app = App(
+        lifespan=lifespan,
         title="DPI Stack",
         version=__version__,
         description="Digital public infrastructure: governance, transparency log, identity, payments, data exchange.",

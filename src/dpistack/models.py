@@ -1,5 +1,6 @@
 """Imports every block's tables so that Alembic sees one metadata."""
 
+from dpistack.core import outbox as core_outbox  # noqa: F401
 from dpistack.governance import models as governance_models  # noqa: F401
 from dpistack.transparency import models as transparency_models  # noqa: F401
 from dpistack.identity import models as identity_models  # noqa: F401,E402

@@ -11,6 +11,7 @@ from dpistack.core.config import Settings
 from dpistack.core.db import Database, migrate
 from dpistack.core.groupcommit import GroupCommit
 from dpistack.core.keys import KeyStore
+from dpistack.core.outbox import Outbox
 from dpistack.core.ratelimit import RateLimiter
 
 
@@ -45,6 +46,14 @@ class Platform:
         if committer is None:
             committer = self.extras.setdefault("group_commit", GroupCommit(self))
         return committer
+
+    @property
+    def outbox(self) -> Outbox:
+        """Messages to other systems, delivered after the transaction that wrote them commits."""
+        outbox = self.extras.get("outbox")
+        if outbox is None:
+            outbox = self.extras.setdefault("outbox", Outbox(self))
+        return outbox
 
     @property
     def change_board(self) -> ChangeBoard | None:
