@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
+import uvicorn
 from joserfc import jwt
 from typer.testing import CliRunner
 
 from dpistack.cli import app
+from dpistack.core.server import free_port
 from dpistack.core.keys import KeyStore
 
 runner = CliRunner()
@@ -64,3 +71,83 @@ def test_check_passes_then_catches_a_tampered_log(tmp_path):
         db.execute("UPDATE tlog_entries SET entry = CAST('{\"type\":\"forged\"}' AS BLOB) WHERE idx = 0")
     bad = runner.invoke(app, ["check", "--data-dir", str(tmp_path)])
     assert bad.exit_code == 1 and "PROBLEM" in bad.output
+
+
+@pytest.fixture
+def uvicorn_started(monkeypatch) -> list[dict]:
+    """`dpi serve` up to the point where it starts uvicorn, without starting it: what it would
+    have listened on and the DPI_PUBLIC_URL its workers would have read."""
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app_path, **options: started.append(
+        {"host": options["host"], "port": options["port"], "DPI_PUBLIC_URL": os.environ["DPI_PUBLIC_URL"]}))
+    return started
+
+
+def serve(data_dir, *options: str, public_url: str | None = None):
+    # Both variables are restored after the run: `serve` sets them for its workers.
+    env = {"DPI_PUBLIC_URL": public_url, "DPI_DATA_DIR": None, "DPI_DATABASE_URL": None}
+    return runner.invoke(app, ["serve", "--data-dir", str(data_dir), *options], env=env)
+
+
+@pytest.mark.parametrize("host, listening, advertised", [
+    ("127.0.0.1", "http://127.0.0.1:8731", "http://127.0.0.1:8731"),
+    ("localhost", "http://localhost:8731", "http://localhost:8731"),
+    ("::1", "http://[::1]:8731", "http://[::1]:8731"),
+])
+def test_serve_advertises_where_it_listens(tmp_path, uvicorn_started, host, listening, advertised):
+    result = serve(tmp_path, "--host", host, "--port", "8731")
+    assert result.exit_code == 0, result.output
+    assert uvicorn_started == [{"host": host, "port": 8731, "DPI_PUBLIC_URL": advertised}]
+    assert f"listening on  {listening}\n" in result.output
+    assert f"public URL    {advertised}  (issuer, token endpoint, OpenID discovery; from --host and --port)" \
+        in result.output
+    assert "every interface" not in result.output
+
+
+@pytest.mark.parametrize("host, listening, advertised", [
+    ("0.0.0.0", "http://0.0.0.0:8731", "http://127.0.0.1:8731"),
+    ("::", "http://[::]:8731", "http://[::1]:8731"),
+])
+def test_serve_on_every_interface_advertises_loopback_and_says_to_set_the_public_url(
+        tmp_path, uvicorn_started, host, listening, advertised):
+    result = serve(tmp_path, "--host", host, "--port", "8731")
+    assert result.exit_code == 0, result.output
+    assert uvicorn_started == [{"host": host, "port": 8731, "DPI_PUBLIC_URL": advertised}]
+    assert f"listening on  {listening} (every interface)" in result.output
+    assert f"public URL    {advertised}  (" in result.output
+    assert "Set DPI_PUBLIC_URL to the URL participants use" in result.output
+
+
+def test_serve_behind_a_proxy_advertises_the_public_url_and_says_which_setting_made_it(tmp_path, uvicorn_started):
+    result = serve(tmp_path, "--host", "0.0.0.0", "--port", "8731", public_url="https://dpi.example.org/")
+    assert result.exit_code == 0, result.output
+    assert uvicorn_started == [{"host": "0.0.0.0", "port": 8731, "DPI_PUBLIC_URL": "https://dpi.example.org/"}]
+    assert "listening on  http://0.0.0.0:8731 (every interface)" in result.output
+    assert "public URL    https://dpi.example.org/  (issuer, token endpoint, OpenID discovery; set by DPI_PUBLIC_URL)" \
+        in result.output
+    assert "Set DPI_PUBLIC_URL" not in result.output
+
+
+@pytest.mark.parametrize("public_url, reason", [
+    ("localhost:8000", "must be an absolute http:// or https:// URL"),
+    ("ftp://dpi.example.org", "must be an absolute http:// or https:// URL"),
+    ("https://dpi.example.org/?tenant=1", "must not carry a query (?) or fragment (#)"),
+    ("https://dpi.example.org/#top", "must not carry a query (?) or fragment (#)"),
+])
+def test_serve_refuses_a_public_url_that_cannot_be_the_issuer(tmp_path, uvicorn_started, public_url, reason):
+    result = serve(tmp_path, public_url=public_url)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # typer.Exit, not a crash
+    said = result.stderr.splitlines()
+    assert len(said) == 1 and said[0].startswith(f"dpi: DPI_PUBLIC_URL {reason}") and repr(public_url) in said[0]
+    assert uvicorn_started == [] and not (tmp_path / "dpi.sqlite3").exists()
+
+
+def test_a_bad_public_url_stops_the_real_command_with_one_line_and_no_traceback(tmp_path):
+    env = {**os.environ, "DPI_PUBLIC_URL": "https://dpi.example.org/?tenant=1", "DPI_DATA_DIR": str(tmp_path)}
+    env.pop("DPI_DATABASE_URL", None)
+    # Were it not refused, it would serve until the timeout ends it (on loopback, a free port).
+    refused = subprocess.run([sys.executable, "-m", "dpistack.cli", "serve", "--port", str(free_port())], env=env,
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr == ("dpi: DPI_PUBLIC_URL must not carry a query (?) or fragment (#), as it is the tokens' "
+                              "issuer: 'https://dpi.example.org/?tenant=1'\n")

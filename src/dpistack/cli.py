@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from dpistack.core.config import Settings
 
@@ -23,7 +25,22 @@ DataDir = typer.Option(None, "--data-dir", help="Instance directory (default ./v
 
 
 def settings_for(data_dir: Optional[Path]) -> Settings:
-    return Settings(data_dir=data_dir) if data_dir else Settings()
+    """The instance's settings; a bad DPI_* value ends the command with one line saying why."""
+    try:
+        return Settings(data_dir=data_dir) if data_dir else Settings()
+    except ValidationError as exc:
+        typer.echo(f"dpi: {settings_problems(exc)}", err=True)
+        raise typer.Exit(2)
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """Each refused setting by its variable, with the reason: ``DPI_PUBLIC_URL must be …``."""
+    problems = []
+    for error in exc.errors():
+        variable = "DPI_" + "_".join(str(part) for part in error["loc"]).upper()
+        own_words = error.get("ctx", {}).get("error")  # a validator of Settings, written to follow the name
+        problems.append(f"{variable} {own_words}" if own_words else f"{variable}: {error['msg']}")
+    return "; ".join(problems)
 
 
 def open_initialised(data_dir: Optional[Path]):
@@ -61,15 +78,39 @@ def serve(
     data_dir: Optional[Path] = DataDir,
     workers: int = typer.Option(1, help="Worker processes (one per core; SQLite or PostgreSQL)."),
 ) -> None:
-    """Serve the platform's HTTP APIs (uvicorn)."""
+    """Serve the platform's HTTP APIs (uvicorn).
+
+    The public URL (issuer, token endpoint, OpenID discovery) is DPI_PUBLIC_URL if set, else
+    where this server listens.
+    """
     import os
 
     import uvicorn
 
+    from dpistack.core.server import http_url, listens_on_every_interface, reachable_url
+
     settings = settings_for(data_dir)
+    public_url_given = "public_url" in settings.model_fields_set  # DPI_PUBLIC_URL, as the workers read it
+    if not public_url_given:
+        # Without it, participants' assertions aimed at this port would be refused (issue 13). The
+        # workers uvicorn starts read their settings from the environment, as with the data directory.
+        os.environ["DPI_PUBLIC_URL"] = reachable_url(host, port)
     os.environ["DPI_DATA_DIR"] = str(settings.data_dir)
-    open_initialised(data_dir).close()
-    console.print(f"Serving {settings.data_dir.resolve()} on http://{host}:{port}")
+    platform = open_initialised(data_dir)
+    public_url = platform.settings.public_url
+    platform.close()
+
+    def say(line: str) -> None:
+        console.print(line, soft_wrap=True, highlight=False)  # a URL whole on its line, never wrapped
+
+    every_interface = listens_on_every_interface(host)
+    say(f"Serving {escape(str(settings.data_dir.resolve()))}")
+    say(f"  listening on  {escape(http_url(host, port))}" + (" (every interface)" if every_interface else ""))
+    origin = "set by DPI_PUBLIC_URL" if public_url_given else "from --host and --port"
+    say(f"  public URL    {escape(public_url)}  (issuer, token endpoint, OpenID discovery; {origin})")
+    if every_interface and not public_url_given:
+        say("[yellow]Listening on every interface: the public URL is this machine's loopback, which other machines "
+            "cannot reach. Set DPI_PUBLIC_URL to the URL participants use (e.g. https://dpi.example.org).[/]")
     uvicorn.run("dpistack.asgi:app", host=host, port=port, workers=workers, log_level="info")
 
 

@@ -79,13 +79,9 @@ class Person:
         return self.submit(consent, {"claims": share or []}, ("decision", decision))
 
 
-@pytest.fixture
-def provider(request, platform):
-    """A live provider on loopback with an enrolled person, and a relying party whose OIDC
-    client is registered with the claims governance granted it."""
-    port = free_port()
-    platform.settings.public_url = f"http://127.0.0.1:{port}"
-    actors = request.getfixturevalue("actors")
+def enrol_person_and_register_client(actors) -> dict:
+    """An enrolled person, and a relying party whose OIDC client ("pension-web") is registered
+    with the claims governance granted it."""
     office = actors.onboard("civil-registry", "registry", ["registration"], ["identity-authority"])
     uin = office.post("/identity/v1/enrolments", json=AMINA).json()["uin"]
     rp = actors.onboard("pension-portal", "relying-party", ["relying-party"], ["identity-authority"])
@@ -93,9 +89,17 @@ def provider(request, platform):
     client_key = ECKey.generate_key("P-256")
     registered = register(rp, "pension-web", client_key)
     assert registered.status_code == 200 and registered.json()["response"] == {"clientId": "pension-web"}
+    return {"uin": uin, "key": client_key, "rp": rp, "actors": actors}
+
+
+@pytest.fixture
+def provider(request, platform):
+    """A live provider on loopback with an enrolled person and a registered OIDC client."""
+    port = free_port()
+    platform.settings.public_url = f"http://127.0.0.1:{port}"
+    ready = enrol_person_and_register_client(request.getfixturevalue("actors"))
     with serve_in_thread(create_app(platform), port=port) as base:
-        yield {"base": base, "uin": uin, "key": client_key, "rp": rp, "actors": actors,
-               "person": Person(base, IdentityContext.of(platform).channels["sms"])}
+        yield {**ready, "base": base, "person": Person(base, IdentityContext.of(platform).channels["sms"])}
 
 
 def register(rp, client_id, key, claims=("name", "birthdate", "email"), redirect=REDIRECT, **changes):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,7 +21,8 @@ class Settings(BaseSettings):
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
-        description="The URL participants use to reach this instance: token audience and issuer.",
+        description="The URL participants use to reach this instance: token audience and issuer. "
+        "Unset, `dpi serve` takes it from its --host and --port.",
     )
     log_origin: str = Field(
         default="dpistack.local/transparency",
@@ -41,6 +43,24 @@ class Settings(BaseSettings):
         description="Keep hot rows (people's authentication state) in each worker process, kept true by the "
         "host's change board. Turn off when several hosts share one PostgreSQL.",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_an_issuer(cls, value: str) -> str:
+        # It becomes the issuer and the audience participants sign for (OIDC Discovery §3:
+        # a URL with no query or fragment), so a typo must stop the start, not every login.
+        parts = urlsplit(value)
+        try:
+            has_valid_port = parts.port is None or parts.port > 0
+        except ValueError:
+            has_valid_port = False
+        if (parts.scheme not in ("http", "https") or not parts.hostname or not has_valid_port
+                or any(c.isspace() for c in value)):
+            raise ValueError(f"must be an absolute http:// or https:// URL such as https://dpi.example.org, "
+                             f"not {value!r}")
+        if "?" in value or "#" in value:
+            raise ValueError(f"must not carry a query (?) or fragment (#), as it is the tokens' issuer: {value!r}")
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -1,9 +1,10 @@
-"""Serving helpers: the garbage collector tuned for a server process, and the app on a loopback
-port in a background thread (demo, end-to-end tests)."""
+"""Serving helpers: the garbage collector tuned for a server process, the URL of a listening
+address, and the app on a loopback port in a background thread (demo, end-to-end tests)."""
 
 from __future__ import annotations
 
 import gc
+import ipaddress
 import socket
 import threading
 import time
@@ -28,6 +29,27 @@ def tune_gc_for_serving() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
+
+
+def listens_on_every_interface(host: str) -> bool:
+    """0.0.0.0 or ::, which a server binds to but no client can connect to."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        return False
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (RFC 3986 §3.2.2)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def reachable_url(host: str, port: int) -> str:
+    """The URL of a server listening on ``host:port``; for every interface, this machine's
+    loopback of the same family stands in (the only address sure to reach it)."""
+    if listens_on_every_interface(host):
+        host = "::1" if ipaddress.ip_address(host).version == 6 else "127.0.0.1"
+    return http_url(host, port)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
