@@ -13,6 +13,8 @@ from dpistack.governance import api as governance_api
 from dpistack.governance import oauth
 from dpistack.identity import api as identity_api
 from dpistack.identity import oidc_api, residents_api
+from dpistack.payments import admin_api as payments_admin_api
+from dpistack.payments import api as payments_api
 from dpistack.transparency import api as transparency_api
 
 
@@ -35,9 +37,10 @@ def create_app(platform: Platform) -> App:
     app.add_middleware(BodyLimit, limit=platform.settings.max_body_bytes)
     install_handlers(app)
     oauth.install_handlers(app)
+    payments_api.install_handlers(app)
     # FastAPI tries routes in order: the busiest (authentication of people) first.
-    routers = [identity_api.router, core_api.router, oauth.router, governance_api.router, transparency_api.router,
-               oidc_api.router, residents_api.router]
+    routers = [identity_api.router, payments_api.router, core_api.router, oauth.router, governance_api.router,
+               transparency_api.router, oidc_api.router, residents_api.router, payments_admin_api.router]
     for router in routers:
         app.include_router(router)
     app.serve_direct_routes_first(routers, app.state.metrics, platform.settings.max_body_bytes)

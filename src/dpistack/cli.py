@@ -195,9 +195,11 @@ def participants_token(
 
 def _mount_block_clis() -> None:
     from dpistack.bench import cli as bench_cli
+    from dpistack.payments import cli as payments_cli
     from dpistack.transparency import cli as transparency_cli
 
     app.add_typer(transparency_cli.app, name="transparency")
+    app.add_typer(payments_cli.app, name="payments")
     bench_cli.register(bench_app)
 
 

@@ -4,3 +4,4 @@ from dpistack.core import outbox as core_outbox  # noqa: F401
 from dpistack.governance import models as governance_models  # noqa: F401
 from dpistack.transparency import models as transparency_models  # noqa: F401
 from dpistack.identity import models as identity_models  # noqa: F401,E402
+from dpistack.payments import models as payments_models  # noqa: F401,E402

@@ -122,3 +122,24 @@ def test_the_loop_serves_on_while_another_writer_holds_the_lock(sqlite_platform)
     ticks, result = asyncio.run(main())
     thread.join(10)
     assert ticks == 20 and result == 42 and 42 in _count(platform)
+
+
+def test_items_handed_together_are_processed_by_one_call_and_fail_alone(table):
+    platform = table
+    calls = []
+
+    def insert_all(session, _platform, items):
+        calls.append(list(items))
+        if 13 in items and len(items) > 1:
+            raise RuntimeError("one bad item sinks the call")
+        return [ValueError("refused") if n == 13 else _insert(n)(session) for n in items]
+
+    async def main():
+        return await asyncio.gather(*(platform.group_commit.run_async_together(insert_all, n) for n in range(10, 16)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert calls[0] == [10, 11, 12, 13, 14, 15]  # one call for the batch, then each alone
+    assert len(calls) == 7
+    assert results[:3] == [10, 11, 12] and isinstance(results[3], ValueError) and results[4:] == [14, 15]
+    assert _count(platform) == {10, 11, 12, 14, 15}

@@ -23,6 +23,12 @@ Where the batch runs:
 
 Authentication records use it; so can any block whose writes are small, frequent and
 independent.
+
+Writes that are cheaper *together* than one by one (the ledger's transfers: one look-up of the
+accounts for the whole batch, one update per account) are handed over with
+:meth:`GroupCommit.run_async_together`: the items of one batch that share a function are
+processed by one call of it, which returns one result per item (an exception instance in
+place of a result fails that item's caller only).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ MAX_BATCH = 256
 LOCK_RETRY_SECONDS = 0.001  # how soon the loop tries again for a write lock another process holds
 
 Write = tuple[Callable[..., Any], tuple]  # fn(session, platform, *args), args
+Together = Callable[..., list]  # fn_all(session, platform, items) -> one result per item
 
 
 class Batch:
@@ -78,6 +85,43 @@ def run_batch(platform: Platform, writes: list[Write], locked: bool = False) -> 
             return [(False, exc)]
         # someone's write failed and took the batch down: redo them one by one
         return [run_batch(platform, [write], locked)[0] for write in writes]
+
+
+def _TOGETHER(*_: Any) -> None:  # marks an item for run_async_together; never called
+    raise AssertionError("not a write")
+
+
+def run_batch_together(platform: Platform, writes: list[Write], locked: bool = False) -> list[tuple[bool, Any]]:
+    """:func:`run_batch`, where the items marked for ``run_async_together`` are processed by one
+    call of their function per batch. If such a call fails, its items are tried one by one."""
+    groups: dict[Any, list[int]] = {}
+    plain: list[int] = []
+    for n, (fn, args) in enumerate(writes):
+        if fn is _TOGETHER:
+            groups.setdefault(args[0], []).append(n)
+        else:
+            plain.append(n)
+    if not groups:
+        return run_batch(platform, writes, locked)
+
+    def together(fn_all: Together, items: list) -> Write:
+        return (lambda session, platform_: fn_all(session, platform_, items), ())
+
+    combined = [writes[n] for n in plain] + [together(fn_all, [writes[n][1][1] for n in members])
+                                            for fn_all, members in groups.items()]
+    outcomes = run_batch(platform, combined, locked)
+    results: list[tuple[bool, Any]] = [(False, RuntimeError("no outcome"))] * len(writes)
+    for n, outcome in zip(plain, outcomes):
+        results[n] = outcome
+    for (fn_all, members), (ok, value) in zip(groups.items(), outcomes[len(plain):]):
+        if not ok and len(members) > 1:  # one item's failure sank the call: each on its own
+            value = [run_batch(platform, [together(fn_all, [writes[n][1][1]])], locked)[0] for n in members]
+            value = [(result[0] if ok_ else result) for ok_, result in value]
+        elif not ok:
+            value = [value]
+        for n, result in zip(members, value):
+            results[n] = (False, result) if isinstance(result, BaseException) else (True, result)
+    return results
 
 
 class GroupCommit:
@@ -125,14 +169,22 @@ class GroupCommit:
 
     async def run_async(self, fn: Callable[..., Any], *args: Any) -> Any:
         """:meth:`run` for the event loop: the write joins the loop's next batch."""
+        return await self._join((fn, args))
+
+    async def run_async_together(self, fn_all: Together, item: Any) -> Any:
+        """Hand ``item`` to ``fn_all(session, platform, items)`` together with the other items
+        for ``fn_all`` in the loop's next batch; returns this item's result once committed."""
+        return await self._join((_TOGETHER, (fn_all, item)))
+
+    def _join(self, write: Write) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         waiting = self._waiting.get(loop)
         if waiting is None:  # nothing scheduled on this loop yet: the batch runs once the
             waiting = self._waiting[loop] = []  # requests that are ready have been taken in
             loop.call_soon(self._flush, loop)
-        waiting.append(((fn, args), future))
-        return await future
+        waiting.append((write, future))
+        return future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         db = self._platform.db
@@ -151,7 +203,7 @@ class GroupCommit:
             if rest:
                 self._waiting[loop] = rest
                 loop.call_soon(self._flush, loop)
-            outcomes = run_batch(self._platform, [write for write, _ in batch], locked=True)
+            outcomes = run_batch_together(self._platform, [write for write, _ in batch], locked=True)
         finally:
             db.release_write_lock()
         for (_, future), (ok, value) in zip(batch, outcomes):

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dpistack.core.errors import problem_response
+from dpistack.core.errors import format_for, problem_response
 from dpistack.core.platform import Platform
 
 
@@ -37,16 +37,19 @@ class DirectRoute(APIRoute):
     its bytes by the model, and the endpoint is called with it, the request and its
     ``Depends(...)`` callers resolved by calling each with the request. So the endpoint takes
     only: one pydantic body, optionally ``request: Request``, and dependencies that are async
-    functions of the request alone (such as ``governance.policy.require``). A bad body gets
-    the same 422 as everywhere else.
+    functions of the request alone (such as ``governance.policy.require``), plus path
+    parameters, as strings. A bad body gets the same 422 as everywhere else.
     """
 
     def get_route_handler(self) -> Callable[[Request], typing.Coroutine[Any, Any, Response]]:
         endpoint, status = self.endpoint, self.status_code or 200
         hints = typing.get_type_hints(endpoint)
         body_name, body_model, wants_request, dependencies = None, None, None, []
+        path_names = [name for name in inspect.signature(endpoint).parameters if name in self.param_convertors]
         for name, param in inspect.signature(endpoint).parameters.items():
             hint = hints.get(name)
+            if name in path_names:
+                continue  # taken from the path, as a string
             if isinstance(param.default, Depends):
                 dependencies.append((name, param.default.dependency))
             elif hint is Request:
@@ -66,6 +69,8 @@ class DirectRoute(APIRoute):
                 raise RequestValidationError(
                     [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]) from None
             arguments: dict[str, Any] = {body_name: body}
+            for name in path_names:
+                arguments[name] = request.path_params[name]
             if wants_request:
                 arguments[wants_request] = request
             for name, dependency in dependencies:
@@ -88,20 +93,35 @@ class App(FastAPI):
     """
 
     _lane: dict[tuple[str, str], ASGIApp] = {}
+    _templated: list[tuple[str, Any, ASGIApp]] = []  # (method, path regex, handler) of routes with path parameters
 
     def serve_direct_routes_first(self, routers: list[Any], metrics: "Metrics", body_limit: int) -> None:
         """Put the DirectRoutes of ``routers`` (included in this app) on the fast lane."""
         lane: dict[tuple[str, str], ASGIApp] = {}
+        templated: list[tuple[str, Any, ASGIApp]] = []
         for router in routers:
             for route in router.routes:
                 if isinstance(route, DirectRoute):
                     direct = metrics.asgi(BodyLimit(self._direct(route), body_limit))
-                    lane.update({(method, route.path): direct for method in route.methods})
-        self._lane = lane
+                    for method in route.methods:
+                        if route.param_convertors:
+                            templated.append((method, route.path_regex, direct))
+                        else:
+                            lane[(method, route.path)] = direct
+        self._lane, self._templated = lane, templated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        direct = self._lane.get((scope.get("method"), scope.get("path"))) if scope["type"] == "http" else None
-        if direct is None or scope.get("root_path"):
+        direct = None
+        if scope["type"] == "http" and not scope.get("root_path"):
+            method, path = scope.get("method"), scope.get("path")
+            direct = self._lane.get((method, path))
+            if direct is None:
+                for route_method, regex, handler in self._templated:
+                    if route_method == method and (match := regex.match(path)) is not None:
+                        scope["path_params"] = match.groupdict()
+                        direct = handler
+                        break
+        if direct is None:
             return await super().__call__(scope, receive, send)
         scope["app"] = self
         await direct(scope, receive, send)
@@ -134,14 +154,19 @@ class App(FastAPI):
         return None
 
 
-def direct_post(router: Any, path: str, **options: Any) -> Callable[[Callable], Callable]:
-    """``@router.post(path, ...)`` served by :class:`DirectRoute`."""
+def direct_route(router: Any, method: str, path: str, **options: Any) -> Callable[[Callable], Callable]:
+    """``@router.<method>(path, ...)`` served by :class:`DirectRoute`."""
 
     def register(endpoint: Callable) -> Callable:
-        router.add_api_route(path, endpoint, methods=["POST"], route_class_override=DirectRoute, **options)
+        router.add_api_route(path, endpoint, methods=[method], route_class_override=DirectRoute, **options)
         return endpoint
 
     return register
+
+
+def direct_post(router: Any, path: str, **options: Any) -> Callable[[Callable], Callable]:
+    """``@router.post(path, ...)`` served by :class:`DirectRoute`."""
+    return direct_route(router, "POST", path, **options)
 
 
 class BodyLimit:
@@ -173,7 +198,10 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(413, "Content too large", f"Request bodies are limited to {self.limit} bytes.")
+        detail = f"Request bodies are limited to {self.limit} bytes."
+        render = format_for(scope.get("app"), scope.get("path", ""))
+        response = render(413, "Content too large", detail, None) if render is not None \
+            else problem_response(413, "Content too large", detail)
         await response(scope, receive, send)
 
 

@@ -72,6 +72,7 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    context: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # the sender's facts, for its on_dead
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -84,6 +85,7 @@ class Message:
     headers: dict[str, str]
     body: bytes
     attempts: int = 0
+    context: dict | None = None  # what the block that wrote it needs to know if it dies
 
 
 DeadHandler = Callable[[Session, "Platform", Message, str], None]
@@ -107,13 +109,15 @@ class Channel:
 
 
 _INSERT = DriverQuery(insert(OutboxMessage.__table__).values({c: bindparam(c) for c in (
-    "id", "channel", "method", "url", "headers", "body", "status", "attempts", "next_attempt_at", "created_at")}))
+    "id", "channel", "method", "url", "headers", "body", "status", "attempts", "next_attempt_at", "context",
+    "created_at")}))
 
 
 def _rows(messages: list[Message], now: datetime) -> list[dict[str, Any]]:
     due = now + LEASE
     return [{"id": m.id, "channel": m.channel, "method": m.method, "url": m.url, "headers": m.headers,
-             "body": m.body, "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now}
+             "body": m.body, "status": "pending", "attempts": 0, "next_attempt_at": due, "context": m.context,
+             "created_at": now}
             for m in messages]
 
 
@@ -148,9 +152,9 @@ class Outbox:
 
     # -- writing ----------------------------------------------------------------------------
     def enqueue(self, session: Session, channel: str, method: str, url: str, headers: dict[str, str],
-                body: bytes = b"") -> Message:
+                body: bytes = b"", context: dict | None = None) -> Message:
         """Add a message in ``session``'s transaction; it is sent once that commits."""
-        message = Message(secrets.randbits(62) + 1, channel, method.upper(), url, dict(headers), body)
+        message = Message(secrets.randbits(62) + 1, channel, method.upper(), url, dict(headers), body, 0, context)
         batch = batch_of(session)
         if batch is not None:
             batch.defer("outbox", message, lambda messages: self._write(session, messages))
@@ -190,6 +194,9 @@ class Outbox:
         self._loop = loop
         self._client = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(
             max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT))
+        # A message carries the headers its protocol wants, no others (FSPIOP callbacks have no Accept).
+        del self._client.headers["accept"]
+        self._client.headers["user-agent"] = "dpistack-outbox"
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         if sweep:
             self._sweeper = self._loop.create_task(self._sweep_forever())
@@ -279,7 +286,7 @@ class Outbox:
                 attempts=attempts, last_error=error, next_attempt_at=now + timedelta(seconds=delay) + LEASE))
             if delay < LEASE.total_seconds() / 2:  # still ours: retry from memory
                 retries.append((Message(message.id, message.channel, message.method, message.url, message.headers,
-                                        message.body, attempts), delay))
+                                        message.body, attempts, message.context), delay))
         return retries
 
     # -- sweeping ---------------------------------------------------------------------------
@@ -327,7 +334,7 @@ def claim_due(session: Session, _platform: Any, limit: int) -> list[Message]:
     if not rows:
         return []
     session.execute(update(table).where(table.c.id.in_([r.id for r in rows])).values(next_attempt_at=now + LEASE))
-    return [Message(r.id, r.channel, r.method, r.url, dict(r.headers), r.body, r.attempts) for r in rows]
+    return [Message(r.id, r.channel, r.method, r.url, dict(r.headers), r.body, r.attempts, r.context) for r in rows]
 
 
 # -- operators ------------------------------------------------------------------------------

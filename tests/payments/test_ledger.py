@@ -1,0 +1,155 @@
+"""The ledger on its own: money conversion, ILP packets against the reference implementation, and
+concurrency — several processes' worth of writers never spend the same headroom twice nor
+commit a transfer twice (PostgreSQL row locks; SQLite's write lock)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from dpistack.core.config import Settings
+from dpistack.core.platform import Platform
+from dpistack.core.timeutil import utcnow
+from dpistack.governance.models import Participant
+from dpistack.payments import admin, ilp, ledger, money
+from dpistack.payments.check import check
+from dpistack.payments.models import Transfer
+
+
+
+def test_money_is_converted_exactly_or_refused():
+    assert money.to_minor("12.5", "USD") == 1250 and money.to_amount(1250, "USD") == "12.5"
+    assert money.to_minor("7", "JPY") == 7 and money.to_minor("1.234", "BHD") == 1234
+    assert money.to_amount(-1005, "USD") == "-10.05" and money.to_amount(100, "USD") == "1"
+    for bad, currency in (("1.005", "USD"), ("1.5", "JPY"), ("1.50", "USD"), ("-1", "USD"), ("1", "XAU"),
+                          ("1", "ZZZ")):
+        with pytest.raises(money.MoneyError):
+            money.to_minor(bad, currency)
+    assert money.number_to_minor(0.1, "USD") == 10 and money.minor_to_number(10, "USD") == 0.1
+    with pytest.raises(money.MoneyError):
+        money.number_to_minor(0.001, "USD")
+
+
+def test_ilp_packets_match_the_reference_implementation():
+    # Vector produced with interledgerjs ilp-packet 2.2.0 (what Mojaloop's SDK pins for ILP v1)
+    # and safe-stable-stringify for the Transaction, secret "secret".
+    tx = {"amount": {"amount": "99", "currency": "USD"}, "expiration": "2030-01-01T00:00:00.000Z",
+          "payee": {"partyIdInfo": {"fspId": "payeefsp", "partyIdType": "MSISDN", "partyIdentifier": "123456789"}},
+          "payer": {"partyIdInfo": {"fspId": "payerfsp", "partyIdType": "MSISDN", "partyIdentifier": "987654321"}},
+          "quoteId": "7c23e80c-d078-4077-8263-2c047876fcf6", "transactionId": "85feac2f-39b2-491b-817e-4a03203d4f14",
+          "transactionType": {"initiator": "PAYER", "initiatorType": "CONSUMER", "scenario": "TRANSFER"}}
+    packet = ilp.encode(9900, ilp.address("payeefsp", tx["payee"]["partyIdInfo"]), tx)
+    assert packet.startswith("AYICngAAAAAAACasG2cucGF5ZWVmc3AubXNpc2RuLjEyMzQ1Njc4OYICdmV5")
+    assert len(packet) == 899 and packet.endswith("UQA")
+    fulfilment = ilp.fulfilment(b"secret", packet)
+    assert fulfilment == "xcAEyu_MdsbgCz5QEQLsIhKbgptBGgXO5GGvK_wIFKE"
+    assert ilp.condition(fulfilment) == "KUP1uflULrAjNl9wCat_nfqT-5V4OIKd8oXXhy_jSrY"
+    decoded = ilp.decode(packet)
+    assert (decoded.amount, decoded.address, decoded.transaction) == (9900, "g.payeefsp.msisdn.123456789", tx)
+    # the API definition's own example pair (§10.4)
+    assert ilp.condition("mhPUT9ZAwd-BXLfeSd7-YPh46rBWRNBiTCSWjpku90s") == "fH9pAYDQbmoZLPbvv3CSW2RfjU4jvM4ApG_fqGnR7Xs"
+    assert ledger.fulfils(fulfilment, ilp.condition(fulfilment))
+    assert not ledger.fulfils("xcAEyu_MdsbgCz5QEQLsIhKbgptBGgXO5GGvK_wIFKA", ilp.condition(fulfilment))
+    with pytest.raises(ValueError):
+        ilp.decode("AAAA")
+
+
+def setup_ledger(platform: Platform, fsps: dict[str, int], currency: str = "USD") -> None:
+    """FSPs with a cap and funds of ``fsps[name]`` minor units each (as the admin API would)."""
+    with platform.db.uow(write=True) as s:
+        for kind in ("HUB_MULTILATERAL_SETTLEMENT", "HUB_RECONCILIATION"):
+            admin.create_hub_account(s, "Hub", currency, kind)
+        for name, amount in fsps.items():
+            s.add(Participant(id=name, name=name, kind="bank", roles=["fsp"], status="active", endpoints={}))
+            s.flush()
+            admin.create_participant(s, name, currency)
+            admin.initial_position_and_limits(s, name, currency, {"type": "NET_DEBIT_CAP",
+                                                                  "value": money.minor_to_number(amount, currency)}, 0)
+            settlement = admin._account(s, name, currency, "SETTLEMENT")
+            admin.record_funds(s, name, settlement.id, {
+                "transferId": str(uuid.uuid4()), "externalReference": "x", "action": "recordFundsIn", "reason": "x",
+                "amount": {"amount": money.to_amount(amount, currency), "currency": currency}})
+
+
+def prepares(payer: str, payee: str, n: int, amount: int) -> list[tuple[ledger.Prepare, str]]:
+    out = []
+    for _ in range(n):
+        fulfilment = ilp.b64url(uuid.uuid4().bytes * 2)
+        out.append((ledger.Prepare(str(uuid.uuid4()), payer, payee, "USD", amount, ilp.condition(fulfilment),
+                                   utcnow() + timedelta(minutes=5), "h" * 43), fulfilment))
+    return out
+
+
+def other_process(platform: Platform) -> Platform:
+    """A second platform on the same database: what another worker or host is."""
+    if platform.db.engine.dialect.name == "sqlite":
+        return Platform.open(platform.settings)
+    with platform.db.engine.connect() as c:
+        search_path = c.exec_driver_sql("SHOW search_path").scalar()
+    return Platform.open(platform.settings, engine=create_engine(
+        platform.db.engine.url, connect_args={"options": f"-csearch_path={search_path}"}, pool_size=5))
+
+
+def run_together(jobs) -> list:
+    results, lock = [], threading.Lock()
+
+    def run(p, fn, items):
+        with p.db.uow(write=True) as s:
+            out = fn(s, items, utcnow())
+        with lock:
+            results.extend(out)
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_concurrent_writers_never_pass_the_cap_nor_commit_twice(platform):
+    setup_ledger(platform, {"alpha": 10_000, "beta": 10_000})
+    second = other_process(platform)
+    try:
+        batches = [prepares("alpha", "beta", 20, 100) for _ in range(12)]  # 24,000 asked for, 10,000 allowed
+        outcomes = run_together([(platform if i % 2 else second, ledger.prepare, [p for p, _ in b])
+                                 for i, b in enumerate(batches)])
+        reserved = {o.transfer_id for o in outcomes if o.kind == "reserved"}
+        assert len(reserved) == 100 and len(outcomes) == 240  # exactly the headroom; every command answered
+        assert {o.error[0] for o in outcomes if o.kind == "aborted"} == {"4001"}
+
+        # each reserved transfer fulfilled by two "processes" at once: committed once, the other told the state
+        fulfils = [ledger.Fulfil(p.transfer_id, "beta", "alpha", "COMMITTED", f, "same-body")
+                   for b in batches for p, f in b if p.transfer_id in reserved]
+        results = run_together([(platform, ledger.commit, fulfils), (second, ledger.commit, fulfils)])
+        kinds = [o.kind for o in results]
+        assert kinds.count("committed") == 100 and kinds.count("resend") == 100
+        with platform.db.uow() as s:
+            states = dict(s.execute(select(Transfer.state, func.count()).group_by(Transfer.state)).all())
+            position = admin._account(s, "alpha", "USD", "POSITION")
+            assert (position.value, position.reserved) == (10_000, 0)
+        assert states == {"COMMITTED": 100, "ABORTED": 140}
+        assert check(platform) == []
+    finally:
+        second.close()
+
+
+def test_dpi_payments_check_exits_non_zero_on_a_breach(sqlite_platform):
+    from typer.testing import CliRunner
+    from sqlalchemy import update
+
+    from dpistack.cli import app
+    from dpistack.payments.models import Account
+
+    setup_ledger(sqlite_platform, {"alpha": 500})
+    data_dir = str(sqlite_platform.settings.data_dir)
+    ok = CliRunner().invoke(app, ["payments", "check", "--data-dir", data_dir])
+    assert ok.exit_code == 0 and "all invariants hold" in ok.output
+    with sqlite_platform.db.uow(write=True) as s:
+        s.execute(update(Account).where(Account.type == "SETTLEMENT").values(value=Account.value - 1))
+    bad = CliRunner().invoke(app, ["payments", "check", "--data-dir", data_dir])
+    assert bad.exit_code == 1 and "BREACH" in bad.output and "SETTLEMENT" in bad.output
