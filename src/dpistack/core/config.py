@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         default="100/minute", description="Failed authentications a relying party may cause before it gets 429."
     )
     otp_send_limit: str = Field(default="600/minute", description="OTPs a relying party may have sent.")
+    payments_identity_client: str | None = Field(
+        default=None,
+        description="The switch's relying-party participant at identity (its key in <data_dir>/credentials), "
+        "used to verify national IDs registered as payment aliases. Unset: national-ID aliases are refused.",
+    )
     process_caches: bool = Field(
         default=True,
         description="Keep hot rows (people's authentication state) in each worker process, kept true by the "

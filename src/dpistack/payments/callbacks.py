@@ -81,7 +81,7 @@ def send(session: Session, platform: Platform, url: str | None, method: str, hea
         log.warning("no callback endpoint for %s %s to %s", method, headers.get("fspiop-uri"),
                     headers.get("fspiop-destination"))
         return False
-    raw = body if isinstance(body, bytes) else (json.dumps(body, separators=(",", ":")).encode() if body else b"")
+    raw = body if isinstance(body, bytes) else (json.dumps(body, separators=(",", ":")).encode() if body is not None else b"")
     platform.outbox.enqueue(session, CHANNEL, method, url, headers, raw, context=forwarded)
     return True
 

@@ -10,8 +10,10 @@ participant (3100).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+from datetime import datetime
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
@@ -72,6 +74,21 @@ def content_type(resource: str, version: str | None = None) -> str:
 def http_date() -> str:
     """``Date`` as RFC 7231 IMF-fixdate."""
     return formatdate(usegmt=True)
+
+
+def body_hash(raw: bytes) -> str:
+    """The hash duplicates are told apart by (§3.2.5): of the body as sent, canonicalised, so
+    that key order and spacing do not make a resend "modified"."""
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except ValueError:
+        canonical = raw
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def parse_time(value: str) -> datetime:
+    """An FSPIOP DateTime (validated by the schema) as an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def error_body(code: str, description: str | None = None, extensions: list[dict] | None = None) -> dict[str, Any]:

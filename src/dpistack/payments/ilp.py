@@ -107,6 +107,11 @@ def decode(ilp_packet: str) -> Packet:
         raise ValueError(f"malformed ILP packet: {exc}") from exc
 
 
+def packet_hash(ilp_packet: str) -> str:
+    """What the switch keeps of a quote's packet to check the transfer against (SHA-256, base64url)."""
+    return b64url(hashlib.sha256(ilp_packet.encode()).digest())
+
+
 def fulfilment(secret: bytes, ilp_packet: str) -> str:
     return b64url(hmac.new(base64.b64encode(secret), ilp_packet.encode(), hashlib.sha256).digest())
 

@@ -210,7 +210,7 @@ class Quote(Base):
     payee: Mapped[str] = mapped_column(String(32))
     request_hash: Mapped[str] = mapped_column(String(43))
     state: Mapped[str] = mapped_column(String(10))  # REQUESTED | QUOTED | REJECTED
-    condition: Mapped[str | None] = mapped_column(String(43), nullable=True, unique=True)
+    condition: Mapped[str | None] = mapped_column(String(43), nullable=True, index=True)
     ilp_packet_hash: Mapped[str | None] = mapped_column(String(43), nullable=True)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     transfer_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

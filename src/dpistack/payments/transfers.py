@@ -9,8 +9,6 @@ durable. The callbacks are sent after the commit by the outbox; the ledger never
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,27 +19,14 @@ from sqlalchemy.orm import Session
 
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc, iso, utcnow
-from dpistack.payments import callbacks, fspiop, ledger, money
+from dpistack.payments import bulk, callbacks, fspiop, ilp, ledger, money
 from dpistack.payments.callbacks import Endpoints
+from dpistack.payments.fspiop import body_hash, parse_time
 from dpistack.payments.ledger import Fulfil, Outcome, Prepare, Reject
 from dpistack.payments.models import HUB, Quote
 
 RESOURCE = "transfers"
 Q = Quote.__table__
-
-
-def body_hash(raw: bytes) -> str:
-    """The hash duplicates are told apart by: of the body as sent, canonicalised (key order and
-    spacing do not make a resend "modified")."""
-    try:
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except ValueError:
-        canonical = raw
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(slots=True)
@@ -117,7 +102,7 @@ def prepare_batch(session: Session, platform: Platform, items: list[tuple[Prepar
         if p.late_refusal is None and quote is not None:
             packet = json.loads(inbound.body).get("ilpPacket", "")
             p.quote_id = quote.id
-            p.late_refusal = _quote_refusal(quote, p, hashlib.sha256(packet.encode()).hexdigest(), now)
+            p.late_refusal = _quote_refusal(quote, p, ilp.packet_hash(packet), now)
     outcomes = ledger.prepare(session, commands, now)
     for (p, inbound), outcome in zip(items, outcomes):
         if outcome.kind == "reserved":
@@ -211,7 +196,12 @@ def expire_batch(session: Session, platform: Platform, limit: int = 1000) -> int
 
 def _notify_both(session: Session, platform: Platform, outcomes: list[Outcome]) -> None:
     endpoints = Endpoints(session, [n for o in outcomes for n in (o.transfer["payer"], o.transfer["payee"])])
+    bulks = {o.transfer["bulk_id"] for o in outcomes if o.transfer.get("bulk_id")}
+    if bulks:  # a bulk's transfers expire together: its FSPs hear it once, as the bulk's error
+        bulk.expired(session, platform, bulks, outcomes[0].error)
     for o in outcomes:
+        if o.transfer.get("bulk_id"):
+            continue
         _error(session, platform, endpoints, o.transfer["payer"], o.transfer_id, o.error)
         _error(session, platform, endpoints, o.transfer["payee"], o.transfer_id, o.error)
 

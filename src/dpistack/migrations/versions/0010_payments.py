@@ -47,9 +47,11 @@ def upgrade() -> None:
     sa.Column('transfer_amount', sa.BigInteger(), nullable=True),
     sa.Column('expiration', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_payments_quotes')),
-    sa.UniqueConstraint('condition', name=op.f('uq_payments_quotes_condition'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payments_quotes'))
     )
+    with op.batch_alter_table('payments_quotes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payments_quotes_condition'), ['condition'], unique=False)
+
     op.create_table('payments_settlement_models',
     sa.Column('name', sa.String(length=30), nullable=False),
     sa.Column('granularity', sa.String(length=8), nullable=False),
@@ -250,6 +252,9 @@ def downgrade() -> None:
 
     op.drop_table('payments_settlement_windows')
     op.drop_table('payments_settlement_models')
+    with op.batch_alter_table('payments_quotes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payments_quotes_condition'))
+
     op.drop_table('payments_quotes')
     op.drop_table('payments_participants')
     op.drop_table('payments_bulk_transfers')
