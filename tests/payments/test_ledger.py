@@ -152,3 +152,67 @@ def test_dpi_payments_check_exits_non_zero_on_a_breach(sqlite_platform):
         s.execute(update(Account).where(Account.type == "SETTLEMENT").values(value=Account.value - 1))
     bad = CliRunner().invoke(app, ["payments", "check", "--data-dir", data_dir])
     assert bad.exit_code == 1 and "BREACH" in bad.output and "SETTLEMENT" in bad.output
+
+
+def _workload():
+    """Commands that reach every branch of prepare and commit: fresh, duplicate and modified
+    prepares, a prepare past the cap, and fulfils that commit, ask to be told (RESERVED), abort,
+    carry a wrong fulfilment, come from the wrong FSP, repeat, or arrive after the expiry."""
+    now = utcnow()
+    fresh = prepares("alpha", "beta", 8, 100)
+    late = prepares("alpha", "beta", 1, 100)[0]
+    late[0].expiration = now + timedelta(seconds=1)
+    over_cap = prepares("alpha", "beta", 1, 10_000)[0]
+    first = [p for p, _ in fresh] + [late[0], over_cap[0]]
+    again = [fresh[0][0], ledger.Prepare(fresh[1][0].transfer_id, "alpha", "beta", "USD", 999, fresh[1][0].condition,
+                                         fresh[1][0].expiration, "other-body")]
+    (p0, f0), (p1, f1), (p2, f2), (p3, _), (p4, f4), (p5, f5) = fresh[:6]
+    fulfils = [ledger.Fulfil(p0.transfer_id, "beta", "alpha", "COMMITTED", f0, "c0"),
+               ledger.Fulfil(p1.transfer_id, "beta", "alpha", "RESERVED", f1, "c1"),
+               ledger.Fulfil(p2.transfer_id, "beta", None, "ABORTED", None, "c2"),
+               ledger.Fulfil(p3.transfer_id, "beta", "alpha", "COMMITTED", f0, "c3"),  # not its fulfilment
+               ledger.Fulfil(p4.transfer_id, "alpha", "beta", "COMMITTED", f4, "c4"),  # not the payee
+               ledger.Fulfil(late[0].transfer_id, "beta", "alpha", "COMMITTED", late[1], "c5")]
+    repeats = [ledger.Fulfil(p0.transfer_id, "beta", "alpha", "COMMITTED", f0, "c0"),
+               ledger.Fulfil(p5.transfer_id, "beta", "alpha", "COMMITTED", f5, "c6")]
+    return now, [(ledger.prepare, first, now), (ledger.prepare, again, now),
+                 (ledger.commit, fulfils, now + timedelta(seconds=2)), (ledger.commit, repeats, now + timedelta(seconds=2))]
+
+
+def test_the_fast_and_the_careful_way_give_the_same_answers(tmp_path):
+    """The ledger's fast way (facts remembered from the prepare, one strict UPDATE) and its careful
+    way (every row read under lock) must agree on every outcome and on every row they leave."""
+    from dpistack.core.config import Settings
+
+    now, steps = _workload()
+    results = {}
+    for way in ("fast", "careful"):
+        platform = Platform.open(Settings(data_dir=tmp_path / way, public_url="http://testserver"))
+        try:
+            setup_ledger(platform, {"alpha": 5_000, "beta": 5_000})
+            answers, remembered = [], 0
+            for fn, items, at in steps:
+                with platform.db.uow(write=True) as s:
+                    if fn is ledger.commit:
+                        memory = ledger.memory(s)
+                        if way == "careful":
+                            for f in items:
+                                memory.forget(f.transfer_id)
+                        remembered += sum(memory.get(f.transfer_id) is not None for f in items)
+                    answers += [(o.kind, o.transfer_id, o.error, o.notify_payee,
+                                 o.transfer and (o.transfer["state"], o.transfer["reason"])) for o in fn(s, items, at)]
+            with platform.db.uow() as s:
+                rows = sorted(tuple(r) for r in s.execute(select(
+                    Transfer.id, Transfer.state, Transfer.reason, Transfer.fulfilment, Transfer.fulfil_hash,
+                    Transfer.payee_reserved, Transfer.window_id, Transfer.amount)))
+                position = admin._account(s, "alpha", "USD", "POSITION")
+                results[way] = answers, rows, (position.value, position.reserved), remembered
+            assert check(platform) == []
+        finally:
+            platform.close()
+    fast, careful = results["fast"], results["careful"]
+    assert fast[3] > 0 and careful[3] == 0  # the fast run did use what it remembered; the careful one could not
+    assert fast[:3] == careful[:3]
+    kinds = [a[0] for a in fast[0]]
+    assert kinds.count("committed") == 3 and "resend" in kinds and ("refused" in kinds and "aborted" in kinds)
+    assert fast[2] == (300, 300)  # three commits of 100; three reservations still live (p4's, and two never fulfilled)

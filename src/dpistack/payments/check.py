@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
 from dpistack.payments import money
+from dpistack.payments.ledger import us
 from dpistack.payments.models import Account, FundsTransfer, JournalEntry, SettlementAccount, Transfer
 from dpistack.transparency.models import LogEntry
 
@@ -53,7 +54,7 @@ def check(platform: Platform) -> list[str]:
                                                .group_by(Transfer.payer, Transfer.currency)):
             reserved[position_of.get((name, currency))] += int(total)
         late = s.scalar(select(func.count()).where(Transfer.state == "RESERVED",
-                                                    Transfer.expiration < utcnow() - EXPIRY_GRACE))
+                                                    Transfer.expiration < us(utcnow() - EXPIRY_GRACE)))
         if late:
             problems.append(f"{late} reservation(s) left past their expiry")
         unfinished = s.scalar(select(func.count()).where(Transfer.state != "RESERVED", Transfer.completed_at.is_(None)))

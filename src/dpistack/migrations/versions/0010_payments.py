@@ -84,23 +84,23 @@ def upgrade() -> None:
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('condition', sa.String(length=43), nullable=False),
-    sa.Column('expiration', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expiration', sa.BigInteger(), nullable=False),
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=True),
     sa.Column('fulfilment', sa.String(length=43), nullable=True),
     sa.Column('request_hash', sa.String(length=43), nullable=False),
     sa.Column('fulfil_hash', sa.String(length=43), nullable=True),
-    sa.Column('payee_reserved', sa.Boolean(), nullable=False),
+    sa.Column('payee_reserved', sa.Integer(), nullable=False),
     sa.Column('quote_id', sa.String(length=36), nullable=True),
     sa.Column('bulk_id', sa.String(length=36), nullable=True),
     sa.Column('window_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.BigInteger(), nullable=False),
+    sa.Column('completed_at', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payments_transfers'))
     )
     with op.batch_alter_table('payments_transfers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_payments_transfers_bulk_id'), ['bulk_id'], unique=False)
-        batch_op.create_index('ix_payments_transfers_live', ['state', 'expiration'], unique=False)
+        batch_op.create_index('ix_payments_transfers_bulk', ['bulk_id'], unique=False, sqlite_where=sa.text('bulk_id IS NOT NULL'), postgresql_where=sa.text('bulk_id IS NOT NULL'))
+        batch_op.create_index('ix_payments_transfers_live', ['expiration'], unique=False, sqlite_where=sa.text("state = 'RESERVED'"), postgresql_where=sa.text("state = 'RESERVED'"))
         batch_op.create_index(batch_op.f('ix_payments_transfers_window_id'), ['window_id'], unique=False)
 
     op.create_table('payments_accounts',
@@ -243,8 +243,8 @@ def downgrade() -> None:
     op.drop_table('payments_accounts')
     with op.batch_alter_table('payments_transfers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payments_transfers_window_id'))
-        batch_op.drop_index('ix_payments_transfers_live')
-        batch_op.drop_index(batch_op.f('ix_payments_transfers_bulk_id'))
+        batch_op.drop_index('ix_payments_transfers_live', sqlite_where=sa.text("state = 'RESERVED'"), postgresql_where=sa.text("state = 'RESERVED'"))
+        batch_op.drop_index('ix_payments_transfers_bulk', sqlite_where=sa.text('bulk_id IS NOT NULL'), postgresql_where=sa.text('bulk_id IS NOT NULL'))
 
     op.drop_table('payments_transfers')
     with op.batch_alter_table('payments_settlement_windows', schema=None) as batch_op:
