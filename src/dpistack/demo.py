@@ -33,6 +33,8 @@ from dpistack.governance.client import ParticipantClient, onboarding_payload
 from dpistack.governance.setup import init_instance
 from dpistack.identity import claims
 from dpistack.identity.service import IdentityContext
+from dpistack.payments import demo as payments_demo
+from dpistack.payments.check import check as payments_check
 from dpistack.transparency import merkle, note
 from dpistack.transparency import service as tlog
 
@@ -296,7 +298,10 @@ def _story(console: Console, platform: Platform, port: int) -> None:
 
         _login_with_national_id(console, http, base_url, agency, id_authority, portal, outbox, uin, amina)
 
-        _step(console, "6. Anyone can audit the log")
+        _step(console, "6. Payments: two providers join the switch, Amina pays by phone number")
+        payments_demo.chapter(console, actor, base_url, data_dir, expect)
+
+        _step(console, "7. Anyone can audit the log")
         checkpoint = http.get("/transparency/v1/checkpoint").text
         vkey = http.get("/transparency/v1/verifier-key").text.strip()
         console.print("The signed checkpoint (a C2SP signed note), as any auditor fetches it:")
@@ -313,14 +318,19 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         hashes = [base64.b64decode(h) for h in proof["hashes"]]
         ok = merkle.verify_inclusion(tlog.leaf_hash(leaf), index, size, hashes, root)
         expect(ok, "the inclusion proof verifies")
-        console.print(f"Entry {index} ({entry['entry']['type']}, proposal {entry['entry'].get('proposal_id', '')[:8]}…) "
+        about = f", proposal {entry['entry']['proposal_id'][:8]}…" if entry["entry"].get("proposal_id") else ""
+        console.print(f"Entry {index} ({entry['entry']['type']}{about}) "
                       f"is in the tree: inclusion proof of {len(hashes)} hashes [green]verified[/].")
 
-    _step(console, "7. Invariant checks")
+    _step(console, "8. Invariant checks")
     with platform.db.uow() as s:
         governance_problems = governance.check(s)
     log_problems = tlog.check(platform)
+    ledger_problems = payments_check(platform)
     expect(not governance_problems, f"governance check: {governance_problems}")
     expect(not log_problems, f"transparency check: {log_problems}")
+    expect(not ledger_problems, f"payments check: {ledger_problems}")
     console.print("governance check: [green]ok[/] — every change was enacted with quorum and valid signatures")
     console.print("transparency check: [green]ok[/] — every leaf hash matches its entry, indexes are dense")
+    console.print("payments check: [green]ok[/] — every currency sums to zero, each transfer ended once, "
+                  "positions equal their transfers, every commit is in the log")

@@ -11,9 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -22,7 +20,7 @@ from dpistack.core.server import free_port
 from dpistack.governance import credentials
 from dpistack.governance.client import ParticipantClient
 from dpistack.payments import scheme
-from dpistack.payments.simulator import endpoints_for
+from dpistack.payments.simulator import endpoints_for, spawn
 from tests.e2e.test_serve import START_DEADLINE, dpi_serve, new_user_env
 
 pytestmark = pytest.mark.e2e
@@ -41,25 +39,8 @@ def wait_up(url: str, proc: subprocess.Popen, log: Path, path: str = "/sim/state
         time.sleep(0.1)
 
 
-@contextmanager
-def simulator(data_dir: Path, name: str, switch: str, port: int, secret: str = "") -> Iterator[str]:
-    log = data_dir.parent / f"sim-{name}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "dpistack.cli", "payments", "simulate-fsp", "--name", name,
-                                 "--port", str(port), "--switch", switch, "--data-dir", str(data_dir),
-                                 "--secret", secret or name],
-                                env=new_user_env(data_dir), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(url, proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def simulator(data_dir: Path, name: str, switch: str, port: int, secret: str = ""):
+    return spawn(name, port, switch, data_dir, secret=secret, env=new_user_env(data_dir), start_timeout=START_DEADLINE)
 
 
 def setup_scheme(base: str, data_dir: Path, sims: dict[str, int], ndc: str = "100000", funds: str = "100000") -> None:

@@ -315,9 +315,9 @@ def _refusal(books: _Books, p: Prepare, now: datetime) -> tuple[str, str] | None
         return p.late_refusal
     cap_left, liquidity_left = headroom(books, p.payer, p.currency)
     if p.amount > liquidity_left:
-        return PAYER_LIQUIDITY, "Payer FSP insufficient liquidity"
+        return PAYER_LIQUIDITY, "The transfer would exceed the funds the payer holds at the switch"
     if p.amount > cap_left:
-        return PAYER_LIMIT, "Payer limit error: the transfer would exceed the net debit cap"
+        return PAYER_LIMIT, "The transfer would exceed the net debit cap"
     return None
 
 

@@ -17,13 +17,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import aiohttp
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -185,7 +190,10 @@ class SimulatedFsp:
             "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
             **({"note": note} if note else {})}
         waiter = self._expect("quotes", quote_id)
-        await self.call("POST", "/quotes", quote_request, destination=payee_fsp)
+        r = await self.call("POST", "/quotes", quote_request, destination=payee_fsp)
+        if r.status_code != 202:
+            self.waiting.pop(("quotes", quote_id), None)
+            return {"state": "FAILED", "step": "quote", "error": r.json().get("errorInformation")}
         quote = await self._wait(waiter, "quote")
         if "errorInformation" in quote:
             return {"state": "FAILED", "step": "quote", "error": quote["errorInformation"]}
@@ -486,3 +494,35 @@ ENDPOINT_PATHS = {
 def endpoints_for(base_url: str) -> dict[str, str]:
     """The callback endpoints a simulated FSP at ``base_url`` takes (what the hub operator registers)."""
     return {kind: base_url.rstrip("/") + path for kind, path in ENDPOINT_PATHS.items()}
+
+
+@contextmanager
+def spawn(name: str, port: int, switch: str, data_dir: Path, *, secret: str = "", log: Path | None = None,
+          env: dict[str, str] | None = None, start_timeout: float = 60.0) -> Iterator[str]:
+    """``dpi payments simulate-fsp`` as a child process until the block ends; yields its base URL
+    once its control API answers. What it prints goes to ``log`` (default: beside ``data_dir``)."""
+    log = log or data_dir.parent / f"sim-{name}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "dpistack.cli", "payments", "simulate-fsp", "--name", name,
+                                 "--port", str(port), "--switch", switch, "--data-dir", str(data_dir),
+                                 "--secret", secret or name],
+                                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                if httpx.get(url + "/sim/state", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the simulated FSP {name} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
