@@ -50,6 +50,25 @@ def require_postgres() -> None:
         pytest.skip(_PG_PROBLEM)
 
 
+NATS_URL = os.environ.get("DPI_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def require_nats() -> str:
+    """The NATS JetStream URL the suite uses; skipped when unreachable, failed under CI=true."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(NATS_URL)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 4222), timeout=3).close()
+    except OSError as exc:
+        problem = f"NATS at {NATS_URL} is unreachable: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem + " (CI=true: NATS tests must run)")
+        pytest.skip(problem)
+    return NATS_URL
+
+
 @pytest.fixture
 def pg_engine():
     """An engine on a fresh, private PostgreSQL schema, dropped after the test."""
@@ -73,6 +92,29 @@ def open_platform(tmp_path: Path, backend: str, request) -> Platform:
         settings = Settings(data_dir=tmp_path / "data", public_url="http://testserver", database_url=PG_URL)
         return Platform.open(settings, engine=engine)
     return Platform.open(settings)
+
+
+@pytest.fixture
+def jetstream_outbox(platform):
+    """``platform`` with its outbox on a stream of its own on the machine's NATS JetStream
+    (ask for it before any fixture that starts the app)."""
+    import asyncio
+
+    import nats
+
+    url = require_nats()
+    stream = f"T_{uuid.uuid4().hex[:10]}"
+    platform.settings.outbox_url, platform.settings.outbox_stream = url, stream
+    yield platform
+
+    async def drop():
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().delete_stream(stream)
+        except Exception:  # noqa: BLE001 - never made
+            pass
+        await nc.close()
+    asyncio.run(drop())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

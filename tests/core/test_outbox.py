@@ -176,3 +176,78 @@ def test_two_sweepers_claim_each_due_message_once(platform, receiver):
     first, second = run(platform, scenario)
     assert len(first) == 25 and len(second) == 15
     assert not {m.id for m in first} & {m.id for m in second}
+
+
+# -- the cluster option: NATS JetStream between the table and the senders -----------------------
+def test_jetstream_carries_committed_messages_and_retries_with_backoff(jetstream_outbox, receiver):
+    platform = jetstream_outbox
+    receiver.statuses = [503, 500]
+    platform.outbox.register(Channel("test", backoff=0.05, max_attempts=5))
+
+    async def scenario(outbox):
+        try:
+            with platform.db.uow(write=True) as s:
+                outbox.enqueue(s, "test", "POST", receiver.url + "/rolled-back", {}, b"never")
+                raise RuntimeError("the command failed")
+        except RuntimeError:
+            pass
+        with platform.db.uow(write=True) as s:
+            outbox.enqueue(s, "test", "PUT", receiver.url + "/transfers/1", {"content-type": "x/y"}, b"body")
+        assert await until(lambda: outbox.relay is not None and outbox.relay.published == 1)
+        assert await until(lambda: not rows(platform))  # in the stream now: the row is gone
+        assert await until(lambda: len(receiver.received) == 3)  # two failures, then delivered
+        await asyncio.sleep(0.2)
+
+    run(platform, scenario)
+    assert [(p, b) for p, b, _ in receiver.received] == [("/transfers/1", b"body")] * 3
+    assert receiver.received[0][2]["content-type"] == "x/y"
+
+
+def test_jetstream_buries_a_refusal_in_the_table_where_operators_retry_it(jetstream_outbox, receiver):
+    platform = jetstream_outbox
+    buried = []
+    platform.outbox.register(Channel("test", backoff=0.05, max_attempts=5,
+                                     on_dead=lambda s, p, m, error: buried.append((m.url, error))))
+    receiver.statuses = [400]
+
+    async def scenario(outbox):
+        with platform.db.uow(write=True) as s:
+            outbox.enqueue(s, "test", "POST", receiver.url + "/refuses", {}, b"x", context={"transfer": "t1"})
+        assert await until(lambda: bool(buried))
+        [row] = rows(platform)
+        assert row.status == "dead" and row.attempts == 1 and "HTTP 400" in row.last_error
+        assert row.context == {"transfer": "t1"} and row.body == b"x"
+        with platform.db.uow(write=True) as s:
+            assert outbox_mod.retry_dead(s, [row.id]) == 1
+        assert await outbox.sweep() == 1  # swept, published again, delivered
+        assert await until(lambda: len(receiver.received) == 2 and not rows(platform))
+
+    run(platform, scenario)
+    assert buried == [(receiver.url + "/refuses", buried[0][1])]
+
+
+def test_jetstream_lets_another_process_deliver_what_one_wrote(jetstream_outbox, receiver):
+    """A writer that only publishes (or dies after publishing): the stream keeps the messages until
+    a process of the cluster pulls them, and each is delivered once."""
+    platform = jetstream_outbox
+    writer = Outbox(platform)
+
+    async def scenario(sender):
+        writer.start(sweep=False, consume=False)
+        with platform.db.uow(write=True) as s:
+            for n in range(30):
+                writer.enqueue(s, "test", "POST", f"{receiver.url}/m{n}", {}, b"x")
+        assert await until(lambda: writer.relay is not None and writer.relay.published == 30)
+        await writer.stop()
+        assert not receiver.received and not rows(platform)  # nobody delivered yet; the stream holds them
+        sender.start(sweep=False)  # another process of the cluster comes up
+        assert await until(lambda: len(receiver.received) == 30)
+        await asyncio.sleep(0.2)
+
+    async def main():
+        try:
+            return await scenario(platform.outbox)
+        finally:
+            await platform.outbox.stop()
+    asyncio.run(main())
+    assert sorted(p for p, _, _ in receiver.received) == sorted(f"/m{n}" for n in range(30))

@@ -269,3 +269,18 @@ def test_fspiop_needs_an_fsp_token(banks, actors):
     r = send(agency, "POST", "/transfers", body, destination="beta-wallet")
     assert r.status_code == 403 and r.json()["errorInformation"]["errorCode"] == "3000"
     assert send(alpha, "GET", "/nothing-here").json()["errorInformation"]["errorCode"] == "3002"
+
+
+def test_callbacks_travel_through_nats_jetstream_when_configured(jetstream_outbox, banks):
+    """The cluster option (DPI_OUTBOX_URL): the same transfer, its callbacks handed to JetStream
+    after the commit and delivered from the stream."""
+    platform = jetstream_outbox
+    scheme, alpha, beta = banks
+    body, fulfilment = transfer_body("alpha-bank", "beta-wallet", "3")
+    assert prepare(alpha, body).status_code == 202
+    scheme.receiver.wait("beta-wallet", "/transfers", "POST")
+    assert fulfil(beta, body, fulfilment).status_code == 200
+    [put] = scheme.receiver.wait("alpha-bank", f"/transfers/{body['transferId']}", "PUT")
+    assert put["body"]["transferState"] == "COMMITTED"
+    assert platform.outbox.relay is not None and platform.outbox.relay.published >= 2  # both went by the stream
+    assert check(platform) == []

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         description="The switch's relying-party participant at identity (its key in <data_dir>/credentials), "
         "used to verify national IDs registered as payment aliases. Unset: national-ID aliases are refused.",
     )
+    outbox_url: str | None = Field(
+        default=None, pattern=r"^(nats|tls)://[^\s]+$",
+        description="nats://host:port of a NATS JetStream server: committed outbox messages (FSPIOP callbacks) "
+        "are handed to its stream and delivered by whichever server process pulls them. Unset: each process "
+        "delivers what it wrote, and sweeps the table for the rest.",
+    )
+    outbox_stream: str = Field(default="DPI_OUTBOX", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                               description="The JetStream stream the outbox uses (with DPI_OUTBOX_URL).")
     process_caches: bool = Field(
         default=True,
         description="Keep hot rows (people's authentication state) in each worker process, kept true by the "

@@ -20,6 +20,9 @@ How a message travels:
    processes and hosts share the work. Delivery is at least once: a receiver may see a message
    twice after a crash, never zero times.
 
+With ``DPI_OUTBOX_URL=nats://…`` step 2 hands the message to NATS JetStream instead, and every
+process delivers from one shared consumer (``core/outbox_jetstream.py``): the cluster option.
+
 The ledger never waits for a callback: the answer to the request that caused the message is
 sent when the row has committed, whatever the receiver does.
 """
@@ -43,6 +46,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dpistack.core.db import Base, DriverQuery
 from dpistack.core.groupcommit import batch_of
+from dpistack.core.outbox_jetstream import JetStreamRelay
 from dpistack.core.timeutil import iso, utcnow
 
 if TYPE_CHECKING:
@@ -141,6 +145,8 @@ class Outbox:
         self._sweeper: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._lock = threading.Lock()
+        self.relay: JetStreamRelay | None = None  # DPI_OUTBOX_URL: committed messages go through JetStream
+        self._relay_ready: asyncio.Event | None = None
         self.sent = 0  # attempts made by this process (for tests and metrics)
 
     # -- channels ---------------------------------------------------------------------------
@@ -186,8 +192,9 @@ class Outbox:
             loop.call_soon_threadsafe(self._send_all, messages)
 
     # -- the server process's side ----------------------------------------------------------
-    def start(self, loop: asyncio.AbstractEventLoop | None = None, *, sweep: bool = True) -> None:
-        """Deliver from ``loop`` (the server's event loop): call once it runs (app start-up)."""
+    def start(self, loop: asyncio.AbstractEventLoop | None = None, *, sweep: bool = True, consume: bool = True) -> None:
+        """Deliver from ``loop`` (the server's event loop): call once it runs (app start-up). With
+        JetStream, ``consume=False`` only publishes (another process delivers)."""
         loop = loop or asyncio.get_running_loop()
         if self._loop is loop:
             return
@@ -199,8 +206,28 @@ class Outbox:
             connector=aiohttp.TCPConnector(limit=MAX_IN_FLIGHT), skip_auto_headers=("Accept", "User-Agent"),
             headers={"User-Agent": "dpistack-outbox"})
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        settings = self._platform.settings
+        if settings.outbox_url:
+            self.relay = JetStreamRelay(self, settings.outbox_url, settings.outbox_stream)
+            self._relay_ready = asyncio.Event()
+            self._spawn(self._start_relay(consume))
         if sweep:
             self._sweeper = self._loop.create_task(self._sweep_forever())
+
+    async def _start_relay(self, consume: bool) -> None:
+        while True:
+            try:
+                await self.relay.start(consume=consume)
+                self._relay_ready.set()
+                return
+            except Exception as exc:  # noqa: BLE001 - NATS not up yet: messages wait in the table meanwhile
+                log.warning("outbox: cannot reach JetStream at %s (%s); trying again", self.relay.url, exc)
+                await asyncio.sleep(1)
+
+    def _spawn(self, coroutine) -> None:
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -210,17 +237,26 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._record()
+        if self.relay is not None:
+            await self.relay.stop()
+            self.relay = self._relay_ready = None
         if self._client is not None:
             await self._client.close()
         self._loop = self._client = None
 
     def _send_all(self, messages: list[Message]) -> None:
+        if self.relay is not None:
+            self._spawn(self._publish(messages))
+            return
         for message in messages:
-            task = self._loop.create_task(self._deliver(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._deliver(message))
 
-    async def _deliver(self, message: Message) -> None:
+    async def _publish(self, messages: list[Message]) -> None:
+        await self._relay_ready.wait()
+        await self.relay.publish(messages)
+
+    async def attempt(self, message: Message) -> tuple[str | None, bool]:
+        """Send ``message`` once: (None, _) when delivered, else (the error, whether it is final)."""
         channel = self.channel(message.channel)
         async with self._slots:
             self.sent += 1
@@ -231,13 +267,14 @@ class Outbox:
                     status = response.status
                     text = "" if 200 <= status < 300 else (await response.read())[:300].decode(errors="replace")
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                self._outcome(message, f"{type(exc).__name__}: {exc}"[:500], final=False)
-                return
+                return f"{type(exc).__name__}: {exc}"[:500], False
         if 200 <= status < 300:
-            self._outcome(message, None)
-        else:
-            final = 400 <= status < 500 and status not in (408, 429)
-            self._outcome(message, f"HTTP {status}: {text}", final=final)
+            return None, False
+        return f"HTTP {status}: {text}", 400 <= status < 500 and status not in (408, 429)
+
+    async def _deliver(self, message: Message) -> None:
+        error, final = await self.attempt(message)
+        self._outcome(message, error, final)
 
     def _outcome(self, message: Message, error: str | None, final: bool = False) -> None:
         if error is None:
@@ -250,9 +287,7 @@ class Outbox:
             self._recording = self._loop.call_later(RECORD_SECONDS, self._record_soon)
 
     def _record_soon(self) -> None:
-        task = self._loop.create_task(self._record())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._record())
 
     async def _record(self) -> None:
         self._recording = None
