@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import os
 import shutil
 import subprocess
 import sys
@@ -148,7 +149,8 @@ def measure_ledger(total: int, batch: int, n_fsps: int, database_url: str | None
 def _simulator(data_dir: Path, name: str, switch: str, port: int, secret: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dpistack.cli", "payments", "simulate-fsp", "--name", name,
                              "--port", str(port), "--switch", switch, "--data-dir", str(data_dir), "--secret", secret],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, stdout=(data_dir / f"sim-{name}.log").open("w"),
+                            stderr=subprocess.STDOUT)
 
 
 def _wait_sim(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -168,17 +170,15 @@ def _wait_sim(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
 def measure_e2e(seconds: float, concurrency: int, workers: int, database_url: str | None, console: Console) -> dict:
     platform, data_dir = _fresh(database_url)
     platform.close()
-    ports = [free_port() for _ in range(workers)]
-    base = f"http://127.0.0.1:{ports[0]}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     payer_port, payee_port = free_port(), free_port()
     secret = secrets.token_hex(16)
     processes: list[subprocess.Popen] = []
     try:
         with httpx.Client(base_url=base, timeout=60) as http:
-            for port in ports:
-                processes.append(start_server(data_dir, database_url, port, base, caches=True))
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as each:
-                    wait_ready(each, processes[-1])
+            processes.append(start_server(data_dir, database_url, port, base, caches=True, workers=workers))
+            wait_ready(http, processes[-1])
             token_url = f"{base}/oauth/token"
 
             def actor(pid: str) -> ParticipantClient:
@@ -189,10 +189,9 @@ def measure_e2e(seconds: float, concurrency: int, workers: int, database_url: st
             for name, port in (("payer-bank", payer_port), ("payee-wallet", payee_port)):
                 scheme.onboard_fsp(actor("digital-agency"), regulator, data_dir, name, name, endpoints_for(
                     f"http://127.0.0.1:{port}"), "USD", "1000000000", "1000000000")
-        switch_urls = [f"http://127.0.0.1:{p}" for p in ports]
         payer_url, payee_url = f"http://127.0.0.1:{payer_port}", f"http://127.0.0.1:{payee_port}"
-        payer = _simulator(data_dir, "payer-bank", switch_urls[0], payer_port, "payer")
-        payee = _simulator(data_dir, "payee-wallet", switch_urls[-1], payee_port, secret)
+        payer = _simulator(data_dir, "payer-bank", base, payer_port, "payer")
+        payee = _simulator(data_dir, "payee-wallet", base, payee_port, secret)
         processes += [payer, payee]
         _wait_sim(payer_url, payer)
         _wait_sim(payee_url, payee)
@@ -228,7 +227,10 @@ def measure_e2e(seconds: float, concurrency: int, workers: int, database_url: st
                                    .group_by(Transfer.state)).all())
     finally:
         platform.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if os.environ.get("DPI_BENCH_KEEP"):
+            console.print(f"kept {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
     started = books["counts"]["sent"]
     ms = [t * 1000 for t in result["latencies"]] or [0.0]
     committed = result["states"].get("COMMITTED", 0)

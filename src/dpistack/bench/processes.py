@@ -26,7 +26,8 @@ def server_cpu_s(pids: list[int]) -> float:
 
 
 def start_server(data_dir: Path, database_url: str | None, port: int, public_url: str,
-                 caches: bool) -> subprocess.Popen:
+                 caches: bool, workers: int = 1) -> subprocess.Popen:
+    """uvicorn serving the platform on ``port`` with ``workers`` processes (they share the port)."""
     env = {**os.environ, "DPI_DATA_DIR": str(data_dir), "DPI_PUBLIC_URL": public_url,
            "DPI_PROCESS_CACHES": "true" if caches else "false"}
     env.pop("DPI_DATABASE_URL", None)
@@ -34,7 +35,7 @@ def start_server(data_dir: Path, database_url: str | None, port: int, public_url
         env["DPI_DATABASE_URL"] = database_url
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "dpistack.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log", *(["--workers", str(workers)] if workers > 1 else [])],
         env=env, stdin=subprocess.DEVNULL,
     )
 
