@@ -124,19 +124,22 @@ def demo(keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo
 
 @app.command()
 def check(data_dir: Optional[Path] = DataDir) -> None:
-    """Run the invariant checks of governance and the transparency log; non-zero exit on any problem."""
+    """Run the invariant checks of governance, the transparency log and the payments ledger;
+    non-zero exit on any problem."""
     from dpistack.governance import service as governance
+    from dpistack.payments.check import check as payments_check
     from dpistack.transparency import service as tlog
 
     platform = open_initialised(data_dir)
     with platform.db.uow() as session:
         problems = governance.check(session)
     problems += tlog.check(platform)
+    problems += payments_check(platform)
     for problem in problems:
         console.print(f"[bold red]PROBLEM[/] {problem}")
     if problems:
         raise typer.Exit(1)
-    console.print("[green]governance and transparency log: all invariants hold[/]")
+    console.print("[green]governance, transparency log and payments ledger: all invariants hold[/]")
 
 
 @keys_app.command("list")
