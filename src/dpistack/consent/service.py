@@ -31,7 +31,7 @@ from dpistack.consent.models import ConsentArtefact, ConsentRevision
 from dpistack.consent.schemas import ConsentRequest
 
 VERSION = "1.0"
-JWS_ALG = "EdDSA"
+JWS_ALG = "ES256"
 GENESIS = "0" * 64
 
 

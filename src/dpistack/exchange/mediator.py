@@ -33,6 +33,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import cedarpy
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -47,6 +49,7 @@ from dpistack.exchange.errors import XRoadError, client_error, client_proxy, ser
 from dpistack.exchange.identifiers import METADATA_SERVICES, parse_client, parse_service_path
 from dpistack.exchange.interfaces import ConsentChecker, ConsentUnavailable, PlatformConsent
 from dpistack.governance import policy
+from dpistack.governance.models import PolicyVersion
 from dpistack.transparency import service as tlog
 
 log = logging.getLogger("dpistack.exchange")
@@ -98,6 +101,7 @@ class Mediator:
         self._http: aiohttp.ClientSession | None = None
         self._cipher = FieldCipher(platform.keys.derived_secret("exchange:message-log"))
         self._pseudonym_key = platform.keys.derived_secret("transparency:pseudonym")
+        self._policy_names: dict[int, dict[str, str]] = {}
         self.federation: Any = None  # set by exchange.federation when peers are configured
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -226,8 +230,23 @@ class Mediator:
             return policy.authorize(session, participant, action, resource)
 
     async def _legal_basis(self, participant: str, resource: tuple[str, str]) -> str | None:
+        """The legal basis policy records for this participant and category: the ``@id`` of the
+        Cedar policies that permit ``exchange:legal-basis`` (e.g. ``policy:public-health-act-s12``)."""
         decision = await run_in_threadpool(self._decide, participant, "exchange:legal-basis", resource)
-        return ("policy:" + ",".join(decision.reasons)) if decision.allowed else None
+        if not decision.allowed:
+            return None
+        names = self._policy_names.get(decision.policy_version)
+        if names is None:
+            names = await run_in_threadpool(self._names_of, decision.policy_version)
+        return "policy:" + ",".join(names.get(r, r) for r in decision.reasons)
+
+    def _names_of(self, version: int) -> dict[str, str]:
+        with self.platform.db.uow() as session:
+            text = session.scalar(select(PolicyVersion.text).where(PolicyVersion.version == version))
+        parsed = json.loads(cedarpy.policies_to_json_str(text or ""))["staticPolicies"]
+        names = {pid: p.get("annotations", {}).get("id", pid) for pid, p in parsed.items()}
+        self._policy_names[version] = names
+        return names
 
     async def _check_consent(self, scope: Scope, headers: dict[str, str], consent_id: str, caller: str,
                              svc: catalogue.Published, service_id: Any) -> tuple[str, str]:
