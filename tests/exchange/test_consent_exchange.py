@@ -159,3 +159,38 @@ def test_the_data_tracker_lists_every_access_with_checked_proofs(country, actors
         assert merkle.verify_inclusion(leaf, e["index"], checkpoint.size, proof, checkpoint.root)
     assert client.get("/resident/v1/data-usage").status_code == 401
     assert client.get("/resident/v1/data-usage", headers=person["consent"]).status_code == 401
+
+
+def test_the_person_verifies_their_saved_data_usage_with_dpi(country, actors, person, client, platform, tmp_path):
+    from typer.testing import CliRunner
+
+    from dpistack.cli import app as dpi
+
+    registry, ministry = country
+    grant(actors, registry)
+    consent_id = ask_consent(ministry)
+    client.post(f"/consent/v1/consents/{consent_id}/approve", headers=person["consent"])
+    assert call(ministry, PERSONAL + "/me", headers={"X-Consent-Id": consent_id}).status_code == 200
+    saved = tmp_path / "usage.json"
+    saved.write_text(client.get("/resident/v1/data-usage", headers=person["session"]).text)
+    assert call(ministry, PERSONAL + "/me", headers={"X-Consent-Id": consent_id}).status_code == 200  # log grows
+    runner = CliRunner()
+    data_dir = str(platform.settings.data_dir)
+    ok = runner.invoke(dpi, ["transparency", "verify", "--usage", str(saved), "--data-dir", data_dir])
+    assert ok.exit_code == 0, ok.output
+    assert "accesses to your data are in the log" in ok.output
+    answer = json.loads(saved.read_text())
+    answer["entries"][0]["purpose"] = "something nicer"
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(answer))
+    bad = runner.invoke(dpi, ["transparency", "verify", "--usage", str(forged), "--data-dir", data_dir])
+    assert bad.exit_code == 1 and "differs" in bad.output
+    answer = json.loads(saved.read_text())
+    blob = json.loads(base64.b64decode(answer["entries"][0]["entry"]))
+    blob["accessor"] = "nobody"
+    answer["entries"][0]["entry"] = base64.b64encode(json.dumps(blob).encode()).decode()
+    forged.write_text(json.dumps(answer))
+    bad = runner.invoke(dpi, ["transparency", "verify", "--usage", str(forged), "--data-dir", data_dir])
+    assert bad.exit_code == 1 and "not in the log" in bad.output
+    checked = runner.invoke(dpi, ["exchange", "check", "--data-dir", data_dir])
+    assert checked.exit_code == 0, checked.output
