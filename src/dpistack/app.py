@@ -26,6 +26,7 @@ def create_app(platform: Platform) -> App:
     @asynccontextmanager
     async def lifespan(_app: App):
         platform.outbox.start()  # this process delivers what it writes, and sweeps for what is due
+        await mediator.start()
         yield
         await mediator.close()
         await platform.outbox.stop()

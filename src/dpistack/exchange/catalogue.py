@@ -71,6 +71,8 @@ def publish(session: Session, provider: str, subsystem: str, code: str, backend_
             category: str, personal_data: bool) -> Service:
     """Publish (or update) a service of one of the provider's subsystems. Nobody may call it
     until governance grants them ``data:read`` on ``<category>@<provider>``."""
+    if code in ("api", "pub", "pull", "listMethods", "allowedMethods", "getOpenAPI"):
+        raise InvalidService(f"{code} is reserved (metadata services and the rooms' PubSub API).")
     if session.get(Subsystem, (provider, subsystem)) is None:
         raise InvalidService(f"{provider} has no subsystem {subsystem}; register it first.")
     _check_backend(backend_url)

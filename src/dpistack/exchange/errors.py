@@ -51,8 +51,8 @@ def response(xroad_type: str, message: str, status: int, detail: str | None = No
 
 # The core's errors under /r1 (no route, a body failing a schema, no token, too large, a bug).
 _BY_STATUS = {
-    400: "Client.BadRequest", 401: "Client.Unauthorized", 403: "Server.ServerProxy.AccessDenied",
-    404: "Client.UnknownService", 405: "Client.BadRequest", 413: "Client.RequestTooLarge",
+    400: "Client.BadRequest", 401: "Server.ClientProxy.AuthenticationFailed", 403: "Server.ServerProxy.AccessDenied",
+    404: "Server.ServerProxy.NotFound", 405: "Client.BadRequest", 409: "Client.Conflict", 413: "Client.RequestTooLarge",
     422: "Client.BadRequest", 429: "Server.ClientProxy.TooManyRequests",
 }
 

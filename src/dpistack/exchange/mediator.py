@@ -41,10 +41,12 @@ from starlette.types import Receive, Scope, Send
 
 from dpistack.core.auth import verify_access_token
 from dpistack.core.crypto import FieldCipher
-from dpistack.core.errors import Unauthorized
+from dpistack.core.errors import Problem, Unauthorized
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
-from dpistack.exchange import catalogue, errors, messagelog
+from dpistack.exchange import catalogue, errors, messagelog, pubsub_http
+from dpistack.exchange.bus import make_bus
+from dpistack.exchange.events import PUBSUB_CODES
 from dpistack.exchange.errors import XRoadError, client_error, client_proxy, server_proxy
 from dpistack.exchange.identifiers import METADATA_SERVICES, parse_client, parse_service_path
 from dpistack.exchange.interfaces import ConsentChecker, ConsentUnavailable, PlatformConsent
@@ -102,6 +104,7 @@ class Mediator:
         self._cipher = FieldCipher(platform.keys.derived_secret("exchange:message-log"))
         self._pseudonym_key = platform.keys.derived_secret("transparency:pseudonym")
         self._policy_names: dict[int, dict[str, str]] = {}
+        self.events = make_bus(platform)
         self.federation: Any = None  # set by exchange.federation when peers are configured
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -120,7 +123,11 @@ class Mediator:
             self._consent = PlatformConsent(self.platform.settings.public_url, app=scope.get("app"))
         return self._consent
 
+    async def start(self) -> None:
+        await self.events.start()
+
     async def close(self) -> None:
+        await self.events.stop()
         if self._http is not None:
             await self._http.close()
         close = getattr(self._consent, "close", None)
@@ -135,6 +142,9 @@ class Mediator:
             log.info("exchange refused %s %s: %s %s", scope.get("method"), scope.get("path"), exc.xroad_type,
                      exc.detail)
             response = errors.response(exc.xroad_type, exc.detail, exc.status)
+        except Problem as exc:  # the PubSub API's not-found and conflicts
+            log.info("exchange refused %s %s: %s %s", scope.get("method"), scope.get("path"), exc.status, exc.detail)
+            response = errors.render(exc.status, exc.title, exc.detail, exc)
         except Exception:  # noqa: BLE001 - a bug: logged, answered in the protocol's format
             log.exception("mediator failed on %s %s", scope.get("method"), scope.get("path"))
             response = errors.response("Server.ClientProxy.InternalError",
@@ -182,6 +192,8 @@ class Mediator:
             raise client_proxy("UnknownService", f"No route to X-Road instance {service_id.instance}.", 404)
         if service_id.code in METADATA_SERVICES and rest == "":
             return await self._metadata(scope, service_id, caller, client, message_id)
+        if service_id.code in PUBSUB_CODES:
+            return await pubsub_http.handle(self, scope, receive, service_id, rest, caller, client)
 
         svc = catalogue.published(platform, service_id.key)
         if svc is None or svc.provider_class != service_id.member_class:

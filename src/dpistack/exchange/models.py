@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dpistack.core.db import Base
@@ -82,24 +82,28 @@ class LogRecord(Base):
 
 
 class Room(Base):
-    """A pub/sub room (GovStack IM): a member's named channel of event types."""
+    """A pub/sub room (GovStack IM PubSub): a subsystem of its owner, with its event types."""
 
     __tablename__ = "exchange_rooms"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
-    event_types: Mapped[list] = mapped_column(JSON)
+    event_types: Mapped[dict] = mapped_column(JSON)  # {eventType: JSON schema}
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Subscription(Base):
+    """A member's subscription to one event type of a room: pushed to its URL, or pulled."""
+
     __tablename__ = "exchange_subscriptions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     room_id: Mapped[str] = mapped_column(ForeignKey("exchange_rooms.id"), index=True)
-    subscriber: Mapped[str] = mapped_column(String(64))
-    event_types: Mapped[list] = mapped_column(JSON)
-    push_url: Mapped[str] = mapped_column(String(2048))
+    event_type: Mapped[str] = mapped_column(String(64))
+    subscriber: Mapped[str] = mapped_column(String(64))  # the participant
+    subscriber_client: Mapped[str] = mapped_column(String(300))  # its X-Road client id
+    delivery: Mapped[str] = mapped_column(String(4))  # PUSH | PULL
+    push_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     status: Mapped[str] = mapped_column(String(10))  # active | cancelled
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -119,9 +123,11 @@ class Delivery(Base):
     """What became of one event for one subscription: delivered, or dead after its retries."""
 
     __tablename__ = "exchange_deliveries"
+    __table_args__ = (Index("ix_exchange_deliveries_pull", "subscription_id", "status", "created_at"),)
 
     event_id: Mapped[str] = mapped_column(ForeignKey("exchange_events.id"), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(ForeignKey("exchange_subscriptions.id"), primary_key=True)
     status: Mapped[str] = mapped_column(String(10))  # pending | delivered | dead
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

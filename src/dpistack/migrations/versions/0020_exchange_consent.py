@@ -1,4 +1,4 @@
-"""exchange and consent: catalogue, message log, pub/sub, consent artefacts; transparency subject index
+"""exchange and consent: subsystems, the service catalogue, the signed message log, pub/sub rooms, subscriptions, events and deliveries; consent artefacts and their revisions; transparency entries indexed by subject
 
 Revision ID: 0020
 Revises: 0010
@@ -122,9 +122,11 @@ def upgrade() -> None:
     op.create_table('exchange_subscriptions',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('room_id', sa.String(length=64), nullable=False),
+    sa.Column('event_type', sa.String(length=64), nullable=False),
     sa.Column('subscriber', sa.String(length=64), nullable=False),
-    sa.Column('event_types', sa.JSON(), nullable=False),
-    sa.Column('push_url', sa.String(length=2048), nullable=False),
+    sa.Column('subscriber_client', sa.String(length=300), nullable=False),
+    sa.Column('delivery', sa.String(length=4), nullable=False),
+    sa.Column('push_url', sa.String(length=2048), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['room_id'], ['exchange_rooms.id'], name=op.f('fk_exchange_subscriptions_room_id_exchange_rooms')),
@@ -138,11 +140,15 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.String(length=36), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['event_id'], ['exchange_events.id'], name=op.f('fk_exchange_deliveries_event_id_exchange_events')),
     sa.ForeignKeyConstraint(['subscription_id'], ['exchange_subscriptions.id'], name=op.f('fk_exchange_deliveries_subscription_id_exchange_subscriptions')),
     sa.PrimaryKeyConstraint('event_id', 'subscription_id', name=op.f('pk_exchange_deliveries'))
     )
+    with op.batch_alter_table('exchange_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_exchange_deliveries_pull', ['subscription_id', 'status', 'created_at'], unique=False)
+
     with op.batch_alter_table('tlog_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('subject', sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f('ix_tlog_entries_subject'), ['subject'], unique=False)
@@ -155,6 +161,9 @@ def downgrade() -> None:
     with op.batch_alter_table('tlog_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tlog_entries_subject'))
         batch_op.drop_column('subject')
+
+    with op.batch_alter_table('exchange_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_exchange_deliveries_pull')
 
     op.drop_table('exchange_deliveries')
     with op.batch_alter_table('exchange_subscriptions', schema=None) as batch_op:
