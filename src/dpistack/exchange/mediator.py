@@ -46,6 +46,7 @@ from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
 from dpistack.exchange import catalogue, errors, messagelog, pubsub_http
 from dpistack.exchange.bus import make_bus
+from dpistack.exchange.federation import Federation
 from dpistack.exchange.events import PUBSUB_CODES
 from dpistack.exchange.errors import XRoadError, client_error, client_proxy, server_proxy
 from dpistack.exchange.identifiers import METADATA_SERVICES, parse_client, parse_service_path
@@ -105,7 +106,7 @@ class Mediator:
         self._pseudonym_key = platform.keys.derived_secret("transparency:pseudonym")
         self._policy_names: dict[int, dict[str, str]] = {}
         self.events = make_bus(platform)
-        self.federation: Any = None  # set by exchange.federation when peers are configured
+        self.federation = Federation(self)
 
     # -- plumbing -----------------------------------------------------------------------------
     def http(self) -> aiohttp.ClientSession:
@@ -172,24 +173,29 @@ class Mediator:
         if client is None:
             raise client_error("InvalidClientIdentifier",
                                "X-Road-Client must be {instance}/{memberClass}/{memberCode}[/{subsystemCode}].")
-        caller = self._authenticate(headers)
         instance = catalogue.instance_of(platform)
-        if client.instance != instance or client.member_code != caller:
-            raise client_proxy("IdentifierMismatch",
-                               f"X-Road-Client {client} is not the authenticated participant {caller}.", 403)
-        member = catalogue.member(platform, caller)
-        if member is None or member[0] != client.member_class:
-            raise client_proxy("IdentifierMismatch", f"{caller} is not member {client}.", 403)
-        if client.subsystem is not None and not catalogue.has_subsystem(platform, caller, client.subsystem):
-            raise client_proxy("UnknownMember", f"{caller} has no subsystem {client.subsystem}.", 403)
         message_id = headers.get("x-road-id") or str(uuid.uuid4())
         if not MESSAGE_ID.match(message_id):
             raise client_error("BadRequest", "X-Road-Id must be 1-200 visible ASCII characters.")
-
-        if service_id.instance != instance:
-            if self.federation is not None:
-                return await self.federation.forward(scope, receive, headers, service_id, rest, client, message_id)
-            raise client_proxy("UnknownService", f"No route to X-Road instance {service_id.instance}.", 404)
+        preread: bytes | None = None
+        foreign = client.instance != instance and "authorization" not in headers and "signature" in headers
+        if foreign:  # another country's mediator, signing for its member (RFC 9421)
+            if service_id.instance != instance:
+                raise client_proxy("UnknownService", "This mediator does not relay between other instances.", 404)
+            caller, preread = await self.federation.verify_inbound(scope, receive, headers, client)
+        else:
+            caller = self._authenticate(headers)
+            if client.instance != instance or client.member_code != caller:
+                raise client_proxy("IdentifierMismatch",
+                                   f"X-Road-Client {client} is not the authenticated participant {caller}.", 403)
+            member = catalogue.member(platform, caller)
+            if member is None or member[0] != client.member_class:
+                raise client_proxy("IdentifierMismatch", f"{caller} is not member {client}.", 403)
+            if client.subsystem is not None and not catalogue.has_subsystem(platform, caller, client.subsystem):
+                raise client_proxy("UnknownMember", f"{caller} has no subsystem {client.subsystem}.", 403)
+            if service_id.instance != instance:
+                return await self.federation.forward(scope, receive, headers, service_id, rest, client, message_id,
+                                                     self._forward_headers(headers, message_id))
         if service_id.code in METADATA_SERVICES and rest == "":
             return await self._metadata(scope, service_id, caller, client, message_id)
         if service_id.code in PUBSUB_CODES:
@@ -205,6 +211,9 @@ class Mediator:
         purpose = consent_id = legal_basis = subject = None
         if svc.personal_data:
             consent_id = headers.get("x-consent-id")
+            if consent_id and foreign:
+                raise server_proxy("ConsentRefused", "Consents given here bind this instance's consumers only; "
+                                   "personal data goes abroad under a legal basis recorded in policy.", 403)
             if consent_id:
                 subject, purpose = await self._check_consent(scope, headers, consent_id, caller, svc, service_id)
             else:
@@ -219,7 +228,7 @@ class Mediator:
                                        "X-Data-Subject (the national ID), so that it is in their data tracker.")
                 subject, purpose = tlog.pseudonym(self._pseudonym_key, uin), legal_basis
         return await self._exchange(scope, receive, headers, svc, service_id, rest, client, message_id, caller,
-                                    purpose, consent_id, legal_basis, subject)
+                                    purpose, consent_id, legal_basis, subject, preread)
 
     def _authenticate(self, headers: dict[str, str]) -> str:
         scheme, _, token = headers.get("authorization", "").partition(" ")
@@ -330,15 +339,18 @@ class Mediator:
 
     async def _exchange(self, scope: Scope, receive: Receive, headers: dict[str, str], svc: catalogue.Published,
                         service_id: Any, rest: str, client: Any, message_id: str, caller: str, purpose: str | None,
-                        consent_id: str | None, legal_basis: str | None, subject: str | None) -> Response:
+                        consent_id: str | None, legal_basis: str | None, subject: str | None,
+                        preread: bytes | None = None) -> Response:
         method = scope["method"]
         query = (scope.get("query_string") or b"").decode("latin-1")
         url = svc.backend_url + rest + ("?" + query if query else "")
-        drop = REQUEST_DROP | {h.strip() for h in headers.get("connection", "").lower().split(",")}
-        forward = [(k, v) for k, v in headers.items() if k not in drop]
-        forward.append(("x-road-id", message_id)) if "x-road-id" not in headers else None
-        if "accept" not in headers:
-            forward.append(("accept", "application/json"))  # PR-REST §4.3: the default content type
+        forward = self._forward_headers(headers, message_id)
+        if preread is not None:  # a federated request, read and its digest checked already
+            forward = [(k, v) for k, v in forward if k not in ("signature", "signature-input")]
+            hasher = hashlib.sha512(preread)
+            return await self._send(scope, method, url, forward, preread, hasher, bool(preread), lambda: False,
+                                    svc, service_id, rest, query, client, message_id, caller, purpose, consent_id,
+                                    legal_basis, subject, headers)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             raise client_error("RequestTooLarge", f"Request bodies are limited to {self.limit} bytes.", 413)
@@ -371,6 +383,23 @@ class Mediator:
                     if not message.get("more_body"):
                         return
             data = stream()
+        return await self._send(scope, method, url, forward, data, hasher, has_body, lambda: too_large, svc,
+                                service_id, rest, query, client, message_id, caller, purpose, consent_id,
+                                legal_basis, subject, headers)
+
+    def _forward_headers(self, headers: dict[str, str], message_id: str) -> list[tuple[str, str]]:
+        drop = REQUEST_DROP | {h.strip() for h in headers.get("connection", "").lower().split(",")}
+        forward = [(k, v) for k, v in headers.items() if k not in drop]
+        if "x-road-id" not in headers:
+            forward.append(("x-road-id", message_id))
+        if "accept" not in headers:
+            forward.append(("accept", "application/json"))  # PR-REST §4.3: the default content type
+        return forward
+
+    async def _send(self, scope: Scope, method: str, url: str, forward: list, data: Any, hasher: Any,
+                    has_body: bool, too_large: Any, svc: Any, service_id: Any, rest: str, query: str, client: Any,
+                    message_id: str, caller: str, purpose: str | None, consent_id: str | None,
+                    legal_basis: str | None, subject: str | None, headers: dict[str, str]) -> Response:
         request_line = f"{method} {service_id}{rest}{'?' + query if query else ''}"
         started = utcnow()
         try:
@@ -399,7 +428,7 @@ class Mediator:
                                       message_id, method, request_line, forward, hasher, has_body, started, purpose,
                                       consent_id, legal_basis, headers)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            if too_large:
+            if too_large():
                 raise client_error("RequestTooLarge", f"Request bodies are limited to {self.limit} bytes.",
                                    413) from None
             kind = "NetworkError" if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)) \
