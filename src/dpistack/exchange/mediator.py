@@ -306,16 +306,18 @@ class Mediator:
             body = await run_in_threadpool(catalogue.methods, platform, service_id.member_code,
                                            service_id.member_class, service_id.subsystem)
         else:
-            categories: dict[str, bool] = {}
-            with platform.db.uow() as session:
-                def allowed(category: str) -> bool:
-                    if category not in categories:
-                        categories[category] = policy.authorize(
-                            session, caller, "data:read", ("DataCategory", f"{category}@{service_id.member_code}")
-                        ).allowed
-                    return categories[category]
-                body = catalogue.methods(platform, service_id.member_code, service_id.member_class,
-                                         service_id.subsystem, allowed)
+            def allowed_methods() -> dict:
+                categories: dict[str, bool] = {}
+                with platform.db.uow() as session:
+                    def allowed(category: str) -> bool:
+                        if category not in categories:
+                            categories[category] = policy.authorize(
+                                session, caller, "data:read", ("DataCategory", f"{category}@{service_id.member_code}")
+                            ).allowed
+                        return categories[category]
+                    return catalogue.methods(platform, service_id.member_code, service_id.member_class,
+                                             service_id.subsystem, allowed)
+            body = await run_in_threadpool(allowed_methods)
         return Response(json.dumps(body).encode(), media_type="application/json; charset=utf-8", headers={
             "X-Road-Client": str(client), "X-Road-Service": str(service_id), "X-Road-Id": message_id,
             "X-Road-Request-Id": str(uuid.uuid4())})
