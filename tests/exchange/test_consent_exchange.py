@@ -194,3 +194,20 @@ def test_the_person_verifies_their_saved_data_usage_with_dpi(country, actors, pe
     assert bad.exit_code == 1 and "not in the log" in bad.output
     checked = runner.invoke(dpi, ["exchange", "check", "--data-dir", data_dir])
     assert checked.exit_code == 0, checked.output
+
+
+def test_fetch_type_and_frequency_are_enforced(country, actors, person, client):
+    registry, ministry = country
+    grant(actors, registry)
+    once = ask_consent(ministry, fetch_type="ONETIME")
+    client.post(f"/consent/v1/consents/{once}/approve", headers=person["consent"])
+    assert call(ministry, PERSONAL + "/me", headers={"X-Consent-Id": once}).status_code == 200
+    xroad_error(call(ministry, PERSONAL + "/me", headers={"X-Consent-Id": once}), 403,
+                "Server.ServerProxy.ConsentUsedUp")
+    twice_a_day = ask_consent(ministry, frequency={"unit": "DAY", "value": 2})
+    client.post(f"/consent/v1/consents/{twice_a_day}/approve", headers=person["consent"])
+    for _ in range(2):
+        assert call(ministry, PERSONAL + "/me", headers={"X-Consent-Id": twice_a_day}).status_code == 200
+    r = xroad_error(call(ministry, PERSONAL + "/me", headers={"X-Consent-Id": twice_a_day}), 403,
+                    "Server.ServerProxy.ConsentFrequencyExceeded")
+    assert "2 exchanges per day" in r["message"]

@@ -103,7 +103,7 @@ async def check(body: ConsentCheck, request: Request) -> dict:
         raise NotAParty(caller.participant_id)
 
     def run() -> dict:
-        with platform.db.uow() as session:
+        with platform.db.uow(write=True) as session:  # counts the use (fetch type, frequency)
             return service.check_exchange(session, body.consent_id, body.consumer, body.provider, body.service,
                                           body.purpose)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dpistack.core.db import Base
@@ -40,3 +40,15 @@ class ConsentRevision(Base):
     jws: Mapped[str] = mapped_column(Text)
     hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsentUse(Base):
+    """One exchange allowed under a consent: what its frequency and fetch type are counted on."""
+
+    __tablename__ = "consent_uses"
+    __table_args__ = (Index("ix_consent_uses_consent_at", "consent_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    consent_id: Mapped[str] = mapped_column(String(36), ForeignKey("consent_artefacts.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

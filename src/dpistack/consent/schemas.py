@@ -35,9 +35,11 @@ class ConsentRequest(_Strict):
     data_types: list[str] = Field(min_length=1, max_length=50)
     valid_from: datetime
     valid_to: datetime
-    frequency: Period = Period(unit="DAY", value=1)
+    frequency: Period | None = Field(default=None, description="at most `value` exchanges per `unit` "
+                                     "(INF: in all); unset: no limit")
     data_life: Period = Period(unit="DAY", value=0)
-    fetch_type: Literal["ONETIME", "PERIODIC"] = "PERIODIC"
+    fetch_type: Literal["ONETIME", "PERIODIC"] = Field(default="PERIODIC",
+                                                       description="ONETIME: one exchange, then it is used up")
     consent_mode: Literal["VIEW", "STORE", "QUERY", "STREAM"] = "VIEW"
 
 

@@ -15,19 +15,19 @@ import base64
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import rfc8785
 from joserfc import jws
 from joserfc.errors import JoseError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc, iso, utcnow
 from dpistack.consent.errors import InvalidConsent, NotYours, UnknownConsent, WrongStatus
-from dpistack.consent.models import ConsentArtefact, ConsentRevision
+from dpistack.consent.models import ConsentArtefact, ConsentRevision, ConsentUse
 from dpistack.consent.schemas import ConsentRequest
 
 VERSION = "1.0"
@@ -213,6 +213,30 @@ def revisions(session: Session, consent_id: str) -> list[ConsentRevision]:
                                 .order_by(ConsentRevision.revision)))
 
 
+WINDOWS = {"HOUR": timedelta(hours=1), "DAY": timedelta(days=1), "MONTH": timedelta(days=30),
+           "YEAR": timedelta(days=365)}
+
+
+def _use(session: Session, row: ConsentArtefact, body: dict[str, Any]) -> tuple[str, str] | None:
+    """Count this exchange against the consent's fetch type and frequency (the artefact's row is
+    locked first, so concurrent checks take turns); a refusal if it is used up."""
+    frequency, once = body.get("Frequency"), body.get("fetchType") == "ONETIME"
+    if frequency or once:
+        session.execute(select(ConsentArtefact.id).where(ConsentArtefact.id == row.id).with_for_update())
+        now = utcnow()
+        uses = select(func.count()).select_from(ConsentUse).where(ConsentUse.consent_id == row.id)
+        if once and session.scalar(uses):
+            return "used_up", "The consent was for one exchange (fetchType ONETIME), which has taken place."
+        if frequency:
+            window = WINDOWS.get(frequency["unit"])
+            counted = session.scalar(uses.where(ConsentUse.at > now - window) if window else uses)
+            if counted >= frequency["value"]:
+                per = f"per {frequency['unit'].lower()}" if window else "in all"
+                return "frequency_exceeded", f"The consent allows {frequency['value']} exchanges {per}."
+        session.add(ConsentUse(consent_id=row.id, at=now))
+    return None
+
+
 def check_exchange(session: Session, consent_id: str, consumer: str, provider: str, service: str,
                    purpose: str | None) -> dict:
     """May ``consumer`` get data from ``provider``'s ``service`` under this consent, now?
@@ -239,6 +263,8 @@ def check_exchange(session: Session, consent_id: str, consumer: str, provider: s
             refused = ("service_not_covered", f"The consent does not cover the service {service}.")
         elif purpose is not None and purpose != body["Purpose"]["code"]:
             refused = ("wrong_purpose", f"The consent is for purpose {body['Purpose']['code']}, not {purpose}.")
+    if refused is None:
+        refused = _use(session, row, body)
     if refused is not None:
         return {"allowed": False, "reason": refused[0], "detail": refused[1], "status": status}
     return {"allowed": True, "status": status, "principal": row.principal, "purpose": body["Purpose"],

@@ -68,7 +68,8 @@ RESPONSE_DROP = HOP_BY_HOP | {"server", "content-length", "date", "x-road-client
 READ_WHOLE = 64 * 1024  # request bodies up to this are read before sending; larger ones are streamed
 MESSAGE_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 CONSENT_TYPES = {"revoked": "ConsentRevoked", "expired": "ConsentExpired", "rejected": "ConsentRejected",
-                 "requested": "ConsentNotApproved", "unknown_consent": "ConsentUnknown", "malformed": "ConsentUnknown"}
+                 "requested": "ConsentNotApproved", "unknown_consent": "ConsentUnknown", "malformed": "ConsentUnknown",
+                 "used_up": "ConsentUsedUp", "frequency_exceeded": "ConsentFrequencyExceeded"}
 
 
 ROUTE = SimpleNamespace(path="/r1/{serviceId}")

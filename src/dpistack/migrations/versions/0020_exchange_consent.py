@@ -1,4 +1,4 @@
-"""exchange and consent: subsystems, the service catalogue, the signed message log, pub/sub rooms, subscriptions, events and deliveries; consent artefacts and their revisions; transparency entries indexed by subject
+"""exchange and consent: subsystems, the service catalogue, the signed message log, pub/sub rooms, subscriptions, events and deliveries; consent artefacts, their revisions and uses; transparency entries indexed by subject
 
 Revision ID: 0020
 Revises: 0010
@@ -81,6 +81,16 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['consent_id'], ['consent_artefacts.id'], name=op.f('fk_consent_revisions_consent_id_consent_artefacts')),
     sa.PrimaryKeyConstraint('consent_id', 'revision', name=op.f('pk_consent_revisions'))
     )
+    op.create_table('consent_uses',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('consent_id', sa.String(length=36), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['consent_id'], ['consent_artefacts.id'], name=op.f('fk_consent_uses_consent_id_consent_artefacts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_uses'))
+    )
+    with op.batch_alter_table('consent_uses', schema=None) as batch_op:
+        batch_op.create_index('ix_consent_uses_consent_at', ['consent_id', 'at'], unique=False)
+
     op.create_table('exchange_events',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('room_id', sa.String(length=64), nullable=False),
@@ -179,6 +189,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_exchange_events_room_id'))
 
     op.drop_table('exchange_events')
+    with op.batch_alter_table('consent_uses', schema=None) as batch_op:
+        batch_op.drop_index('ix_consent_uses_consent_at')
+
+    op.drop_table('consent_uses')
     op.drop_table('consent_revisions')
     op.drop_table('exchange_subsystems')
     with op.batch_alter_table('exchange_services', schema=None) as batch_op:
