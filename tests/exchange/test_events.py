@@ -208,7 +208,27 @@ def test_events_on_nats_jetstream(nats_platform, receiver, backend):
                 break
             time.sleep(0.1)
         assert states == ["delivered"] * 3
+        # a subscriber that never answers 2xx: after its attempts, a dead letter
+        bus = client.app.state.mediator.events
+        bus.max_attempts, bus.backoff = 2, 0.05
+        ministry.post("/exchange/v1/subsystems", json={"code": "clinics"})
+        down = Receiver()
+        down.always_fail = True
+        with serve_in_thread(down.app) as down_url:
+            r = call(ministry, ROOM + "/api/v1/subs/birthRegistered", "POST", client_id=CLIENT + "/clinics",
+                     json={"delivery": "PUSH", "pushUrl": down_url + "/x"})
+            assert r.status_code == 200, r.text
+            dead_id = publish(registry, {"n": 99})
+            deadline, states = time.monotonic() + 20, {}
+            while time.monotonic() < deadline:
+                states = {d["subscriptionId"]: d for d in call(
+                    registry, ROOM + f"/pub/v1/birthRegistered/{dead_id}",
+                    client_id=f"{INSTANCE}/GOV/civil-registry").json()["deliveries"]}
+                if states.get(r.json()["id"], {}).get("status") == "dead":
+                    break
+                time.sleep(0.1)
+        assert states[r.json()["id"]]["status"] == "dead" and "503" in states[r.json()["id"]]["lastError"]
         js = client.portal.call(client.app.state.mediator.events.js)
         info = client.portal.call(js.stream_info, nats_platform.settings.events_stream)
-        assert info.state.messages == 3  # the events themselves are in the JetStream stream
+        assert info.state.messages == 4  # the events themselves are in the JetStream stream
         client.portal.call(js.delete_stream, nats_platform.settings.events_stream)

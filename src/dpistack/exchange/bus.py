@@ -67,6 +67,7 @@ class NatsEvents:
         self._tasks: dict[str, asyncio.Task] = {}
         self._refresher: asyncio.Task | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.max_attempts, self.backoff = events.MAX_ATTEMPTS, 0.5
 
     async def js(self) -> Any:
         async with self._lock:
@@ -117,7 +118,7 @@ class NatsEvents:
 
         js = await self.js()
         config = ConsumerConfig(durable_name=f"sub-{sub['id']}", deliver_policy=DeliverPolicy.NEW,
-                                ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=events.MAX_ATTEMPTS + 1,
+                                ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=self.max_attempts + 1,
                                 filter_subject=subject(self.stream, sub["owner"], sub["room"], sub["event_type"]))
         return await js.pull_subscribe(config.filter_subject, durable=config.durable_name, stream=self.stream,
                                        config=config)
@@ -191,13 +192,13 @@ class NatsEvents:
             await self._record(event_id, sub["id"], "delivered", None)
             return
         attempts = message.metadata.num_delivered
-        if attempts >= events.MAX_ATTEMPTS:
+        if attempts >= self.max_attempts:
             await message.term()
             log.info("events: %s to %s is a dead letter after %d attempts: %s", event_id, sub["push_url"],
                      attempts, error)
             await self._record(event_id, sub["id"], "dead", error)
         else:
-            delay = min(300.0, 0.5 * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+            delay = min(300.0, self.backoff * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
             await message.nak(delay=delay)
 
     async def _record(self, event_id: str, subscription_id: str, status: str, error: str | None) -> None:
