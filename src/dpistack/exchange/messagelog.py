@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,10 +49,17 @@ class Record:
     issue: str | None = None
     sealed_user: str | None = None
 
+    def fields(self) -> dict[str, Any]:
+        # not dataclasses.asdict: its deep copy was ~4 % of a mediated request's CPU (py-spy)
+        return {name: getattr(self, name) for name in _FIELDS}
+
     def canonical(self) -> bytes:
-        fields = asdict(self)
+        fields = self.fields()
         fields["at"] = iso(self.at)
         return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Record))
 
 
 def _signer(platform: Platform) -> tuple[str, Any]:
@@ -76,7 +84,7 @@ def _write_all(session: Session, platform: Platform, records: list[Record]) -> N
     connection = session.connection()
     _INSERT_BATCH.many(connection, [{"id": batch_id, "root": root, "signature": key.sign(root), "kid": kid,
                                      "created_at": now}])
-    _INSERT_RECORD.many(connection, [{**asdict(r), "batch_id": batch_id, "position": n, "digest": d}
+    _INSERT_RECORD.many(connection, [{**r.fields(), "batch_id": batch_id, "position": n, "digest": d}
                                      for n, (r, d) in enumerate(zip(records, digests))])
 
 
