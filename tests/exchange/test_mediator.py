@@ -69,6 +69,14 @@ def test_large_request_bodies_are_streamed_to_the_backend(country, actors, backe
     assert r.status_code == 200 and r.json()["size"] == 200_000
 
 
+def test_the_mediators_own_limit_applies_not_the_platforms(country, actors, backend, platform):
+    registry, ministry = country
+    grant(actors, registry)
+    big = b"z" * (platform.settings.max_body_bytes + 500_000)  # over DPI_MAX_BODY_BYTES, under the mediator's
+    r = call(ministry, SERVICE + "/births", "POST", content=big)
+    assert r.status_code == 200 and r.json()["size"] == len(big)
+
+
 def test_the_backends_answers_pass_as_they_are_redirects_unfollowed(country, actors, backend):
     registry, ministry = country
     grant(actors, registry)

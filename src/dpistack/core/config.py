@@ -80,6 +80,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must not carry a query (?) or fragment (#), as it is the tokens' issuer: {value!r}")
         return value
 
+    @field_validator("events_url")
+    @classmethod
+    def _events_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("nats://"):
+            raise ValueError(f"must be unset (events in the platform database) or nats://host:port, not {value!r}")
+        return value or None
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

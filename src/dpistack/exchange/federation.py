@@ -110,6 +110,15 @@ class Federation:
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    async def _read(self, receive: Receive, hasher: Any) -> bytes:
+        from dpistack.exchange.mediator import _TooLarge
+
+        try:
+            return await self.mediator._read_body(receive, hasher)
+        except _TooLarge:
+            raise XRoadError("Client.RequestTooLarge", f"Request bodies are limited to {self.mediator.limit} "
+                             "bytes.", status=413) from None
+
     # -- outbound -------------------------------------------------------------------------
     def _peer(self, instance: str) -> str | None:
         with self.platform.db.uow() as session:
@@ -131,13 +140,7 @@ class Federation:
             raise XRoadError("Client.RequestTooLarge", f"Request bodies are limited to {mediator.limit} bytes.",
                              status=413)
         hasher = hashlib.sha512()
-        try:
-            body = await mediator._read_body(receive, hasher)
-        except Exception as exc:  # _TooLarge
-            if type(exc).__name__ == "_TooLarge":
-                raise XRoadError("Client.RequestTooLarge", f"Request bodies are limited to {mediator.limit} "
-                                 "bytes.", status=413) from None
-            raise
+        body = await self._read(receive, hasher)
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         query = (scope.get("query_string") or b"").decode("latin-1")
         url = peer + raw_path + ("?" + query if query else "")
@@ -201,12 +204,7 @@ class Federation:
         if declared is not None and (not declared.isdigit() or int(declared) > self.mediator.limit):
             raise XRoadError("Client.RequestTooLarge", f"Request bodies are limited to {self.mediator.limit} "
                              "bytes.", status=413)
-        try:
-            body = await self.mediator._read_body(receive, hashlib.sha512())
-        except Exception as exc:
-            if type(exc).__name__ == "_TooLarge":
-                raise XRoadError("Client.RequestTooLarge", "Request body too large.", status=413) from None
-            raise
+        body = await self._read(receive, hashlib.sha512())
         verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519,
                                        key_resolver=_ForeignKeys(self.platform, member))
 
