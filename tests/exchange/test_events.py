@@ -232,3 +232,13 @@ def test_events_on_nats_jetstream(nats_platform, receiver, backend):
         info = client.portal.call(js.stream_info, nats_platform.settings.events_stream)
         assert info.state.messages == 4  # the events themselves are in the JetStream stream
         client.portal.call(js.delete_stream, nats_platform.settings.events_stream)
+
+
+def test_event_bodies_are_sealed_at_rest(country, actors, platform):
+    registry, _ = room_ready(country, actors)
+    event_id = publish(registry, {"child": "Baraka Otieno"})
+    from dpistack.exchange.models import Event
+    with platform.db.uow() as s:
+        assert b"Baraka" not in s.get(Event, event_id).body
+    status = call(registry, ROOM + f"/pub/v1/birthRegistered/{event_id}", client_id=f"{INSTANCE}/GOV/civil-registry")
+    assert status.json()["event"] == {"child": "Baraka Otieno"}

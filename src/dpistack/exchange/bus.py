@@ -90,7 +90,8 @@ class NatsEvents:
                 event_id, _ = events.publish(session, self.platform, owner, room, event_type, event,
                                              publisher_client, backend=self)
                 from dpistack.exchange.models import Event
-                return event_id, events.event_item(session.get(Event, event_id), publisher_client)
+                return event_id, events.event_item(session.get(Event, event_id), publisher_client,
+                                                   events.cipher(self.platform))
         event_id, item = await run_in_threadpool(write)
         js = await self.js()
         await js.publish(subject(self.stream, owner, room, event_type), json.dumps(item).encode(),

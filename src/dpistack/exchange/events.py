@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dpistack.core.crypto import FieldCipher
 from dpistack.core.errors import Conflict, NotFound, Problem
 from dpistack.core.outbox import Channel, Message
 from dpistack.core.platform import Platform
@@ -152,9 +153,19 @@ def cancel(session: Session, owner: str, subsystem: str, client: str, event_type
     get_subscription(session, owner, subsystem, client, event_type).status = "cancelled"
 
 
-def event_item(event: Event, publisher_client: str) -> dict:
+def cipher(platform: Platform) -> FieldCipher:
+    """Events carry personal data (a birth, a death): their bodies are sealed at rest."""
+    sealed = platform.extras.get("exchange_event_cipher")
+    if sealed is None:
+        sealed = platform.extras["exchange_event_cipher"] = FieldCipher(
+            platform.keys.derived_secret("exchange:events"))
+    return sealed
+
+
+def event_item(event: Event, publisher_client: str, sealer: FieldCipher) -> dict:
     return {"id": event.id, "publisherId": publisher_client, "eventType": event.event_type,
-            "publishedAt": iso(event.created_at), "event": json.loads(event.body)}
+            "publishedAt": iso(event.created_at),
+            "event": sealer.decrypt(event.body.decode(), record=event.id, field="event")}
 
 
 def publish(session: Session, platform: Platform, owner: str, subsystem: str, event_type: str, event: Any,
@@ -166,10 +177,11 @@ def publish(session: Session, platform: Platform, owner: str, subsystem: str, ev
     room = _room(session, owner, subsystem)
     if event_type not in room.event_types:
         raise NotFound(f"No event type {event_type} in room {subsystem}.")
-    row = Event(id=str(uuid.uuid4()), room_id=room.id, event_type=event_type, publisher=owner,
-                body=json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode(), created_at=utcnow())
+    event_id, sealer = str(uuid.uuid4()), cipher(platform)
+    row = Event(id=event_id, room_id=room.id, event_type=event_type, publisher=owner,
+                body=sealer.encrypt(event, record=event_id, field="event").encode(), created_at=utcnow())
     session.add(row)
-    item = event_item(row, publisher_client)
+    item = event_item(row, publisher_client, sealer)
     body = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
     targets = []
     now = utcnow()
@@ -189,12 +201,12 @@ def publish(session: Session, platform: Platform, owner: str, subsystem: str, ev
 
 
 def status(session: Session, owner: str, subsystem: str, event_type: str, event_id: str,
-           publisher_client: str) -> dict:
+           publisher_client: str, sealer: FieldCipher) -> dict:
     row = session.get(Event, event_id)
     if row is None or row.room_id != room_id(owner, subsystem) or row.event_type != event_type:
         raise NotFound(f"No event {event_id} of type {event_type} in room {subsystem}.")
     deliveries = session.scalars(select(Delivery).where(Delivery.event_id == event_id)).all()
-    return {**event_item(row, publisher_client),
+    return {**event_item(row, publisher_client, sealer),
             "deliveries": [{"subscriptionId": d.subscription_id, "status": d.status, "lastError": d.last_error}
                            for d in deliveries]}
 
@@ -214,7 +226,7 @@ def stop(session: Session, owner: str, subsystem: str, event_type: str, event_id
 
 
 def pull(session: Session, owner: str, subsystem: str, client: str, event_type: str,
-         publisher_client: str) -> dict | None:
+         publisher_client: str, sealer: FieldCipher) -> dict | None:
     sub = get_subscription(session, owner, subsystem, client, event_type)
     if sub.delivery != "PULL":
         raise Conflict("This subscription is PUSH; events are sent to its pushUrl.")
@@ -223,7 +235,7 @@ def pull(session: Session, owner: str, subsystem: str, client: str, event_type: 
                               .order_by(Delivery.created_at, Delivery.event_id).limit(1))
     if delivery is None:
         return None
-    return event_item(session.get(Event, delivery.event_id), publisher_client)
+    return event_item(session.get(Event, delivery.event_id), publisher_client, sealer)
 
 
 def acknowledge(session: Session, owner: str, subsystem: str, client: str, event_type: str, event_id: str) -> None:

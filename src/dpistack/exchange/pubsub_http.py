@@ -108,7 +108,8 @@ async def handle(mediator: Any, scope: Scope, receive: Receive, service_id: Any,
     elif name == "publication":
         owner_only()
         if method == "GET":
-            return _json(await read(events.status, owner, room, args[0], args[1], publisher_client))
+            return _json(await read(events.status, owner, room, args[0], args[1], publisher_client,
+                                    events.cipher(platform)))
         if method == "DELETE":
             await write(events.stop, owner, room, args[0], args[1])
             return Response(status_code=204)
@@ -131,7 +132,7 @@ async def handle(mediator: Any, scope: Scope, receive: Receive, service_id: Any,
             await write(events.cancel, owner, room, str(client), args[0])
             return Response(status_code=204)
     elif name == "pull" and method == "GET":
-        item = await read(events.pull, owner, room, str(client), args[0], publisher_client)
+        item = await read(events.pull, owner, room, str(client), args[0], publisher_client, events.cipher(platform))
         if item is None:
             raise server_proxy("NoEvent", "No unacknowledged event.", 404)
         return _json(item)
