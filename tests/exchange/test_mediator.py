@@ -212,3 +212,17 @@ def test_only_providers_publish_and_withdrawn_services_are_gone(country, actors,
     gone = registry.http.delete("/exchange/v1/services/registry/births", headers=registry.headers)
     assert gone.status_code == 204, gone.text
     xroad_error(call(ministry, SERVICE + "/births/1"), 404, "Server.ServerProxy.UnknownService")
+
+
+def test_a_suspended_member_is_refused_at_once(country, actors):
+    registry, ministry = country
+    grant(actors, registry)
+    assert call(ministry, SERVICE + "/births/1").status_code == 200
+    proposal = actors("digital-agency").propose("participant.suspend", {
+        "participant_id": "ministry-of-health", "reason": "audit"}).json()
+    assert actors("digital-agency").decide(proposal).json()["status"] == "enacted"
+    from dpistack.exchange import catalogue
+    catalogue.forget()  # other processes: within a second
+    xroad_error(call(ministry, SERVICE + "/births/1"), 403, "Server.ClientProxy.AccessDenied")
+    xroad_error(call(ministry, f"/r1/{INSTANCE}/GOV/civil-registry/registry/listMethods"), 403,
+                "Server.ClientProxy.AccessDenied")

@@ -192,6 +192,8 @@ class Mediator:
             member = catalogue.member(platform, caller)
             if member is None or member[0] != client.member_class:
                 raise client_proxy("IdentifierMismatch", f"{caller} is not member {client}.", 403)
+            if member[1] != "active":
+                raise client_proxy("AccessDenied", f"{caller} is {member[1]}: it may not use the mediator.", 403)
             if client.subsystem is not None and not catalogue.has_subsystem(platform, caller, client.subsystem):
                 raise client_proxy("UnknownMember", f"{caller} has no subsystem {client.subsystem}.", 403)
             if service_id.instance != instance:
