@@ -55,9 +55,15 @@ def test_demo_tells_the_whole_story_and_can_keep_the_instance(tmp_path):
     told = " ".join(result.output.split())  # Rich wraps lines at the terminal width
     for beat in ("First National Bank", "not one this proposal needs", "rogue-wallet", "UIN", "duplicate of", "partner-specific token", "single use", "inclusion proof",
                  "whose customer is Baraka Otieno", "COMMITTED", "4200 Payer limit error", "SETTLED",
-                 "payments check: ok", "governance check: ok", "every check passed"):
+                 "payments check: ok", "governance check: ok", "every check passed",
+                 "Server.ServerProxy.AccessDenied", "Server.ServerProxy.ConsentRequired", "ACTIVE",
+                 "Server.ServerProxy.ConsentRevoked", "data tracker", "exchange check: ok"):
         assert beat in told, beat
     assert (kept / "dpi.sqlite3").exists() and (kept / "keys" / "keys.json").exists()
+    # The person checks her saved data tracker against the kept instance's log.
+    usage = runner.invoke(app, ["transparency", "verify", "--usage", str(kept / "amina-data-usage.json"),
+                                "--data-dir", str(kept)])
+    assert usage.exit_code == 0, usage.output
     # A kept instance is refused as the target of a second fresh demo.
     assert runner.invoke(app, ["demo", "--keep", str(kept)]).exit_code == 2
 

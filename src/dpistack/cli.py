@@ -198,11 +198,13 @@ def participants_token(
 
 def _mount_block_clis() -> None:
     from dpistack.bench import cli as bench_cli
+    from dpistack.exchange import cli as exchange_cli
     from dpistack.payments import cli as payments_cli
     from dpistack.transparency import cli as transparency_cli
 
     app.add_typer(transparency_cli.app, name="transparency")
     app.add_typer(payments_cli.app, name="payments")
+    app.add_typer(exchange_cli.app, name="exchange")
     bench_cli.register(bench_app)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 import shutil
@@ -24,9 +25,11 @@ from rich.panel import Panel
 from rich.table import Table
 
 from dpistack.app import create_app
+from dpistack.consent import service as consent_service
 from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
 from dpistack.core.server import free_port, serve_in_thread
+from dpistack.exchange import messagelog
 from dpistack.governance import credentials
 from dpistack.governance import service as governance
 from dpistack.governance.client import ParticipantClient, onboarding_payload
@@ -154,6 +157,110 @@ def _login_with_national_id(console: Console, http: httpx.Client, base_url: str,
         table.add_row(h["time"][11:19], h["relying_party"], h["purpose"], ", ".join(h["factors"]), h["outcome"])
     console.print(table)
     expect({h["relying_party"] for h in history} == {"pension-portal", "resident-portal"}, "her history is complete")
+
+
+def _exchange_chapter(console: Console, http: httpx.Client, data_dir: Path, ministry: ParticipantClient,
+                      social: ParticipantClient, outbox, uin: str, amina: dict) -> None:
+    """Step 5c: data exchange through the information mediator, with the person's consent."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    _step(console, "5c. A ministry publishes a service; another reads it with Amina's consent, until she revokes")
+
+    async def vaccinations(request: Request) -> JSONResponse:  # the ministry's own information system
+        return JSONResponse({"person": request.query_params.get("person"),
+                             "vaccinations": [{"vaccine": "measles", "date": "1991-04-20"}]})
+
+    backend_app = Starlette(routes=[Route("/v1/vaccinations", vaccinations)])
+    with serve_in_thread(backend_app) as backend_url:
+        expect(ministry.post("/exchange/v1/subsystems", json={"code": "immunisation"}).status_code == 201,
+               "the ministry registers its subsystem")
+        expect(social.post("/exchange/v1/subsystems", json={"code": "benefits"}).status_code == 201,
+               "the agency registers its subsystem")
+        r = ministry.put("/exchange/v1/services", json={
+            "subsystem": "immunisation", "service_code": "vaccinations", "backend_url": backend_url,
+            "category": "immunisation", "personal_data": True, "openapi": {
+                "openapi": "3.0.0", "info": {"title": "Vaccination records", "version": "1"},
+                "paths": {"/v1/vaccinations": {"get": {"responses": {"200": {"description": "records"}}}}}}})
+        expect(r.status_code == 200, f"the ministry publishes its service ({r.text})")
+        service = r.json()["id"]
+        console.print(f"The Ministry of Health publishes [bold]{service}[/] on the information mediator "
+                      "(X-Road REST), marked as personal data, with its OpenAPI description.")
+        path = f"/r1/{service}/v1/vaccinations?person={uin}"
+        headers = {"X-Road-Client": "DPI/GOV/social-agency/benefits", "X-Road-Id": "demo-1"}
+
+        def fetch(extra: dict | None = None) -> httpx.Response:
+            return http.get(path, headers={**social.headers, **headers, **(extra or {})})
+
+        r = fetch()
+        expect(r.status_code == 403 and r.headers["x-road-error"] == "Server.ServerProxy.AccessDenied",
+               "no access right, no data")
+        console.print(f"The Social Protection Agency calls it: [red]{r.headers['x-road-error']}[/] — governance has "
+                      "granted it nothing.")
+        grant = social.propose("access.grant", {"participant_id": "social-agency", "action": "data:read",
+                                                "category": "immunisation", "owner_id": "ministry-of-health",
+                                                "purpose": "child benefit: proof of vaccination"}).json()
+        expect(ministry.decide(grant).json()["status"] == "enacted", "the ministry approves the access right")
+        console.print("It asks governance for access to immunisation records; the ministry, the data owner, "
+                      "approves: [green]enacted[/].")
+        r = fetch()
+        expect(r.headers.get("x-road-error") == "Server.ServerProxy.ConsentRequired", "personal data needs consent")
+        console.print(f"Now the mediator asks for the person's consent: [red]{r.headers['x-road-error']}[/].")
+
+        consent = social.post("/consent/v1/consents", json={
+            "provider": "ministry-of-health", "services": [service],
+            "purpose": {"code": "child-benefit", "text": "checking vaccinations for the child benefit"},
+            "data_types": ["vaccination-record"], "valid_from": "2026-01-01T00:00:00Z",
+            "valid_to": "2027-12-31T00:00:00Z", "fetch_type": "ONETIME",
+            "frequency": {"unit": "MONTH", "value": 1}, "data_life": {"unit": "MONTH", "value": 3}}).json()
+        consent_id = consent["id"]
+        console.print(f"The agency requests a consent artefact ({consent_id[:8]}…, status {consent['status']}), "
+                      "signed by the platform (detached JWS over RFC 8785 JSON).")
+        http.post("/resident/v1/login/otp", json={"individual_id": uin, "transaction_id": "consent-1"})
+        code = re.search(r"\b(\d{6})\b", outbox.messages(amina["phone"])[-1]["message"]).group(1)
+        me = {"Authorization": "Bearer " + http.post("/resident/v1/login", json={
+            "individual_id": uin, "transaction_id": "consent-1", "otp": code}).json()["access_token"]}
+        person = {"Authorization": "Bearer " + http.post("/resident/v1/consent-token",
+                                                         headers=me).json()["access_token"]}
+        approved = http.post(f"/consent/v1/consents/{consent_id}/approve", headers=person).json()
+        expect(approved["status"] == "ACTIVE", "Amina approves")
+        console.print("Amina logs in with her national ID and approves it in the residents' portal: "
+                      f"[green]{approved['status']}[/] (revision {approved['revision']}, chained to the request; "
+                      "the consent service knows her only by a pseudonym).")
+        r = fetch({"X-Consent-Id": consent_id})
+        expect(r.status_code == 200 and r.json()["vaccinations"], f"the data flows ({r.text})")
+        console.print(f"The agency calls again with the consent: [green]{r.status_code}[/], "
+                      f"{r.json()['vaccinations'][0]['vaccine']} vaccination on record. Request hash "
+                      f"{r.headers['x-road-request-hash'][:16]}… in the signed message log, and the access in the "
+                      "transparency log, in one commit.")
+        revoked = http.post(f"/consent/v1/consents/{consent_id}/revoke", headers=person).json()
+        expect(revoked["status"] == "REVOKED", "Amina revokes")
+        r = fetch({"X-Consent-Id": consent_id, "X-Road-Id": "demo-2"})
+        expect(r.status_code == 403 and r.headers["x-road-error"] == "Server.ServerProxy.ConsentRevoked",
+               "the next request after a revocation is refused")
+        console.print(f"Amina revokes; the very next request: [red]{r.headers['x-road-error']}[/].")
+
+        usage = http.get("/resident/v1/data-usage", headers=me).json()
+        table = Table("when", "who", "why", "consent / law", "proof", title="Amina's data tracker (residents' API)")
+        for e in reversed(usage["entries"]):
+            table.add_row((e["time"] or "")[11:19], e["accessor"], (e["purpose"] or "")[:48],
+                          (e["consent_id"] or "")[:8] + "…" if e["consent_id"] else e["legal_basis"] or "",
+                          "verified" if e["verified"] else "FAILED")
+        console.print(table)
+        checkpoint = note.parse_checkpoint(usage["checkpoint"])
+        note.verify_note(usage["checkpoint"], http.get("/transparency/v1/verifier-key").text.strip())
+        for e in usage["entries"]:
+            proof = [base64.b64decode(h) for h in e["inclusion_proof"]]
+            expect(merkle.verify_inclusion(merkle.hash_leaf(base64.b64decode(e["entry"])), e["index"],
+                                           checkpoint.size, proof, checkpoint.root), "each access is in the log")
+        expect(any(e["accessor"] == "social-agency" and e["consent_id"] == consent_id for e in usage["entries"]),
+               "the agency's access is in her tracker")
+        saved = data_dir / "amina-data-usage.json"
+        saved.write_text(json.dumps(usage))
+        console.print(f"Every entry's inclusion proof checks against the signed checkpoint ({checkpoint.size} entries). "
+                      f"She can check them herself: [bold]dpi transparency verify --usage {saved.name}[/].")
 
 
 def _step(console: Console, title: str) -> None:
@@ -297,6 +404,7 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         console.print("The same OTP sent again: [red]no[/] — single use. Both attempts are in her history and the log.")
 
         _login_with_national_id(console, http, base_url, agency, id_authority, portal, outbox, uin, amina)
+        _exchange_chapter(console, http, data_dir, ministry, social, outbox, uin, amina)
 
         _step(console, "6. Payments: two providers join the switch, Amina pays by phone number")
         payments_demo.chapter(console, actor, base_url, data_dir, expect)
@@ -327,10 +435,14 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         governance_problems = governance.check(s)
     log_problems = tlog.check(platform)
     ledger_problems = payments_check(platform)
+    exchange_problems = messagelog.check(platform) + consent_service.check(platform)
     expect(not governance_problems, f"governance check: {governance_problems}")
     expect(not log_problems, f"transparency check: {log_problems}")
     expect(not ledger_problems, f"payments check: {ledger_problems}")
+    expect(not exchange_problems, f"exchange check: {exchange_problems}")
     console.print("governance check: [green]ok[/] — every change was enacted with quorum and valid signatures")
     console.print("transparency check: [green]ok[/] — every leaf hash matches its entry, indexes are dense")
     console.print("payments check: [green]ok[/] — every currency sums to zero, each transfer ended once, "
                   "positions equal their transfers, every commit is in the log")
+    console.print("exchange check: [green]ok[/] — every message-log batch signature and every consent revision "
+                  "verifies, the revisions chain")

@@ -37,3 +37,13 @@ def test_a_public_url_with_a_query_or_fragment_is_refused(url, monkeypatch):
 def test_a_public_url_given_in_code_is_checked_too():
     with pytest.raises(ValidationError, match="public_url"):
         Settings(public_url="127.0.0.1:8000")
+
+
+def test_events_url_is_unset_or_nats(monkeypatch):
+    from dpistack.core.config import Settings
+
+    monkeypatch.setenv("DPI_EVENTS_URL", "nats://127.0.0.1:4222")
+    assert Settings().events_url == "nats://127.0.0.1:4222"
+    monkeypatch.setenv("DPI_EVENTS_URL", "redis://127.0.0.1:6379")
+    with pytest.raises(ValueError):
+        Settings()

@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     )
     outbox_stream: str = Field(default="DPI_OUTBOX", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                description="The JetStream stream the outbox uses (with DPI_OUTBOX_URL).")
+    xroad_instance: str = Field(
+        default="DPI", pattern=r"^[A-Za-z0-9._-]{1,32}$",
+        description="This country's X-Road instance identifier (the first part of every member and service id).",
+    )
+    exchange_max_body_bytes: int = Field(
+        default=10_485_760, ge=1, description="Largest request or response body the information mediator carries.")
+    exchange_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="How long the mediator waits for a provider's backend.")
+    events_url: str | None = Field(
+        default=None, description="Where pub/sub events live: unset = the platform database (outbox); "
+        "nats://host:port = NATS JetStream.")
+    events_stream: str = Field(default="DPI_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                               description="The JetStream stream of events (with DPI_EVENTS_URL=nats://...).")
     process_caches: bool = Field(
         default=True,
         description="Keep hot rows (people's authentication state) in each worker process, kept true by the "
@@ -74,6 +87,13 @@ class Settings(BaseSettings):
         if "?" in value or "#" in value:
             raise ValueError(f"must not carry a query (?) or fragment (#), as it is the tokens' issuer: {value!r}")
         return value
+
+    @field_validator("events_url")
+    @classmethod
+    def _events_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("nats://"):
+            raise ValueError(f"must be unset (events in the platform database) or nats://host:port, not {value!r}")
+        return value or None
 
     @property
     def sqlalchemy_url(self) -> str:

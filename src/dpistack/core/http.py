@@ -94,6 +94,12 @@ class App(FastAPI):
 
     _lane: dict[tuple[str, str], ASGIApp] = {}
     _templated: list[tuple[str, Any, ASGIApp]] = []  # (method, path regex, handler) of routes with path parameters
+    _prefixed: list[tuple[str, ASGIApp]] = []  # (path prefix, ASGI app) served whole (the information mediator)
+
+    def serve_prefix(self, prefix: str, asgi: ASGIApp, metrics: "Metrics") -> None:
+        """Hand every request under ``prefix`` (e.g. ``/r1/``) straight to ``asgi``, measured, on
+        the fast lane: a protocol endpoint with its own routing, errors and body limits."""
+        self._prefixed = [*self._prefixed, (prefix, metrics.asgi(asgi))]
 
     def serve_direct_routes_first(self, routers: list[Any], metrics: "Metrics", body_limit: int) -> None:
         """Put the DirectRoutes of ``routers`` (included in this app) on the fast lane."""
@@ -115,6 +121,11 @@ class App(FastAPI):
         if scope["type"] == "http" and not scope.get("root_path"):
             method, path = scope.get("method"), scope.get("path")
             direct = self._lane.get((method, path))
+            if direct is None and self._prefixed:
+                for prefix, handler in self._prefixed:
+                    if path.startswith(prefix):
+                        direct = handler
+                        break
             if direct is None:
                 for route_method, regex, handler in self._templated:
                     if route_method == method and (match := regex.match(path)) is not None:

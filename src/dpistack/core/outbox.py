@@ -93,12 +93,15 @@ class Message:
 
 
 DeadHandler = Callable[[Session, "Platform", Message, str], None]
+DeliveredHandler = Callable[[Session, "Platform", Message], None]
 
 
 @dataclass(frozen=True)
 class Channel:
     """How one kind of message is delivered: attempts, timeout, backoff, what to do when it dies
-    (``on_dead(session, platform, message, error)``, in the transaction that marks it dead)."""
+    (``on_dead(session, platform, message, error)``, in the transaction that marks it dead) and
+    when it has been delivered (``on_delivered(session, platform, message)``, in the transaction
+    that deletes it)."""
 
     name: str
     max_attempts: int = 8
@@ -106,6 +109,7 @@ class Channel:
     backoff: float = 0.5  # seconds before the 2nd attempt; doubles each time
     max_backoff: float = 300.0
     on_dead: DeadHandler | None = None
+    on_delivered: DeliveredHandler | None = None
 
     def delay(self, attempts: int) -> float:
         base = min(self.max_backoff, self.backoff * 2 ** max(0, attempts - 1))
@@ -127,7 +131,7 @@ def _rows(messages: list[Message], now: datetime) -> list[dict[str, Any]]:
 
 @dataclass
 class _Outcomes:
-    delivered: list[int] = field(default_factory=list)
+    delivered: list[Message] = field(default_factory=list)
     failed: list[tuple[Message, str, bool]] = field(default_factory=list)  # (message, error, final)
 
 
@@ -278,7 +282,7 @@ class Outbox:
 
     def _outcome(self, message: Message, error: str | None, final: bool = False) -> None:
         if error is None:
-            self._outcomes.delivered.append(message.id)
+            self._outcomes.delivered.append(message)
         else:
             log.info("outbox %s message %s to %s failed (attempt %d): %s", message.channel, message.id,
                      message.url, message.attempts + 1, error)
@@ -307,7 +311,16 @@ class Outbox:
         messages this process retries itself (soon enough to keep their lease)."""
         table = OutboxMessage.__table__
         if outcomes.delivered:
-            session.execute(delete(table).where(table.c.id.in_(outcomes.delivered)))
+            remove = delete(table).where(table.c.id.in_([m.id for m in outcomes.delivered]))
+            if any(self.channel(m.channel).on_delivered for m in outcomes.delivered):
+                # a message delivered twice (a sweeper's retry after a crash) is reported once
+                gone = set(session.execute(remove.returning(table.c.id)).scalars().all())
+                for message in outcomes.delivered:
+                    hook = self.channel(message.channel).on_delivered
+                    if hook is not None and message.id in gone:
+                        hook(session, self._platform, message)
+            else:
+                session.execute(remove)
         retries: list[tuple[Message, float]] = []
         now = utcnow()
         for message, error, final in outcomes.failed:

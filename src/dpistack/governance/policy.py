@@ -38,23 +38,25 @@ class Decision:
 
 
 class _PolicyCache:
-    """Parsed policy sets by version: parse once per process, not per call."""
+    """Parsed policy sets by database and version: parse once per process, not per call. (Per
+    database: two instances in one process, as in tests, may each have a version 2.)"""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_version: dict[int, Any] = {}
+        self._by_version: "weakref.WeakKeyDictionary[Any, dict[int, Any]]" = weakref.WeakKeyDictionary()
 
     def get(self, session: Session) -> tuple[int, Any]:
         version = session.scalar(select(func.max(PolicyVersion.version)))
         if version is None:
             raise RuntimeError("no policy version in force; run `dpi init`")
+        bind = session.get_bind()
         with self._lock:
-            parsed = self._by_version.get(version)
+            parsed = self._by_version.get(bind, {}).get(version)
         if parsed is None:
             text = session.scalar(select(PolicyVersion.text).where(PolicyVersion.version == version))
             parsed = cedarpy.PolicySet.from_str(text)
             with self._lock:
-                self._by_version[version] = parsed
+                self._by_version.setdefault(bind, {})[version] = parsed
         return version, parsed
 
 

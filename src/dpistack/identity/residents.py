@@ -9,6 +9,7 @@ the transparency log with the person as the accessor.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -28,6 +29,7 @@ from dpistack.identity import auth_state, authentication, otp, vids
 from dpistack.identity.models import AuthEvent, AuthLock, ContactChange, Person, ResidentSession
 from dpistack.identity.schemas import AuthRequest, OtpRequest
 from dpistack.identity.service import IdentityContext, log_access
+from dpistack.transparency import service as tlog
 
 PORTAL = "resident-portal"  # the accessor name in histories and the log: the person themself
 SESSION_TTL = timedelta(minutes=15)
@@ -198,3 +200,47 @@ def revoke_vid(session: Session, ctx: IdentityContext, resident: Resident, vid: 
     log_access(session, ctx, resident.uin, accessor=PORTAL, purpose="VID revoked by the person",
                categories=["vid"], consent_id=resident.session_id)
     return vids.view(row)
+
+
+# -- consent and the data tracker --------------------------------------------------------------
+CONSENT_TOKEN_TTL = 300
+CONSENT_TOKEN_TYPE = "dpi-consent+jwt"  # what the consent API accepts as the person's word
+
+
+def consent_token(ctx: IdentityContext, platform: Platform, resident: Resident) -> dict:
+    """A short-lived token for the consent API naming the person by their log pseudonym (the
+    consent service never learns the UIN)."""
+    now = int(time.time())
+    token = sign_jwt(platform, {"iss": platform.settings.public_url,
+                                "aud": platform.settings.public_url.rstrip("/") + "/consent",
+                                "sub": ctx.pseudonym(resident.uin), "iat": now, "exp": now + CONSENT_TOKEN_TTL,
+                                "jti": str(uuid.uuid4())}, typ=CONSENT_TOKEN_TYPE)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": CONSENT_TOKEN_TTL}
+
+
+def data_usage(ctx: IdentityContext, platform: Platform, resident: Resident, limit: int) -> dict:
+    """Every transparency-log entry about the person (who, when, what, why, under which consent
+    or law), each with its RFC 9162 inclusion proof in the tree of the signed checkpoint given
+    with them, checked here before it is shown; the person can check them again themselves
+    (``dpi transparency verify --usage FILE``)."""
+    import base64
+
+    from dpistack.transparency import merkle
+
+    subject = ctx.pseudonym(resident.uin)
+    found = tlog.entries_about(platform, subject, limit)
+    tree = tlog.tree(platform, at_least=(found[0][0] + 1) if found else None)
+    size = tree.size
+    root = tree.root(size) if size else merkle.EMPTY_ROOT
+    entries = []
+    for index, blob in found:
+        proof = tree.inclusion_proof(index, size)
+        ok = merkle.verify_inclusion(tlog.leaf_hash(blob), index, size, proof, root)
+        entry = json.loads(blob)
+        entries.append({"index": index, "time": entry.get("time"), "accessor": entry.get("accessor"),
+                        "categories": entry.get("categories"), "purpose": entry.get("purpose"),
+                        "consent_id": entry.get("consent_id"), "legal_basis": entry.get("legal_basis"),
+                        "entry": base64.b64encode(blob).decode(),
+                        "inclusion_proof": [base64.b64encode(h).decode() for h in proof], "verified": ok})
+    return {"subject": subject, "tree_size": size, "checkpoint": tlog.signed_checkpoint(platform, size),
+            "entries": entries}

@@ -119,3 +119,15 @@ def confirm_change(body: ContactConfirm, change_id: str = Path(min_length=36, ma
     if not applied:
         raise Unauthorized("The code is not right or has expired.")
     return {"change_id": change_id, "status": "applied"}
+
+
+@router.post("/consent-token", responses=ERRORS, summary="A short-lived token to approve or revoke consents as me")
+def consent_token(me: Resident = Depends(resident), platform: Platform = Depends(get_platform)) -> dict:
+    return residents.consent_token(IdentityContext.of(platform), platform, me)
+
+
+@router.get("/data-usage", responses=ERRORS,
+            summary="My data tracker: every access to my data, each with its transparency-log inclusion proof")
+def data_usage(limit: int = Query(500, ge=1, le=5000), me: Resident = Depends(resident),
+               platform: Platform = Depends(get_platform)) -> dict:
+    return residents.data_usage(IdentityContext.of(platform), platform, me, limit)

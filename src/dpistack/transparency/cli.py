@@ -85,11 +85,20 @@ def _fail(message: str, what: str = "LOG VERIFICATION FAILED") -> NoReturn:
 
 @app.command()
 def verify(
-    saved: Path = typer.Option(..., "--from", exists=True, dir_okay=False, help="A checkpoint saved earlier."),
+    saved: Optional[Path] = typer.Option(None, "--from", exists=True, dir_okay=False,
+                                         help="A checkpoint saved earlier."),
+    usage: Optional[Path] = typer.Option(None, "--usage", exists=True, dir_okay=False,
+                                         help="My data-usage answer (GET /resident/v1/data-usage), saved as JSON."),
     url: Optional[str] = URL,
     data_dir: Optional[Path] = DATA_DIR,
 ) -> None:
-    """Check that the current log extends the saved checkpoint (RFC 9162 consistency proof)."""
+    """Check that the current log extends the saved checkpoint (RFC 9162 consistency proof);
+    with --usage, that every entry of a person's data-usage answer is in the log (inclusion
+    proofs against its signed checkpoint) and that the log still extends that checkpoint."""
+    if usage is not None:
+        return _verify_usage(usage, _Source(url, data_dir))
+    if saved is None:
+        raise typer.BadParameter("give --from CHECKPOINT or --usage FILE")
     try:
         old_text = saved.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -124,3 +133,42 @@ def verify(
         if not merkle.verify_consistency(old.size, new.size, old.root, new.root, proof):
             _fail(f"the log at {new.size} entries does not extend the saved one at {old.size}: it was rewritten")
     console.print(f"[bold green]OK[/] {new.origin}: {old.size} → {new.size} entries, append-only, signatures valid")
+
+
+def _verify_usage(path: Path, source: "_Source") -> None:
+    import json
+
+    try:
+        answer = json.loads(path.read_text(encoding="utf-8"))
+        checkpoint_text, entries = answer["checkpoint"], answer["entries"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"cannot read the data-usage answer {path}: {exc}", "USAGE VERIFICATION FAILED")
+    try:
+        key, current = source.verifier_key(), source.checkpoint()
+        note.verify_note(checkpoint_text, key)
+        note.verify_note(current, key)
+        then, now = note.parse_checkpoint(checkpoint_text), note.parse_checkpoint(current)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot fetch the log's checkpoint and key: {exc}", "USAGE VERIFICATION FAILED")
+    except note.NoteError as exc:
+        _fail(f"the answer's checkpoint is not the log's: {exc}", "USAGE VERIFICATION FAILED")
+    for e in entries:
+        try:
+            blob = base64.b64decode(e["entry"], validate=True)
+            proof = [base64.b64decode(h, validate=True) for h in e["inclusion_proof"]]
+            index = int(e["index"])
+            shown = json.loads(blob)
+        except (KeyError, TypeError, ValueError) as exc:
+            _fail(f"entry {e!r:.80} is malformed: {exc}", "USAGE VERIFICATION FAILED")
+        if not merkle.verify_inclusion(merkle.hash_leaf(blob), index, then.size, proof, then.root):
+            _fail(f"entry {index} is not in the log at the answer's checkpoint", "USAGE VERIFICATION FAILED")
+        if any(shown.get(k) != e.get(k) for k in ("accessor", "purpose", "consent_id", "legal_basis")):
+            _fail(f"entry {index}: what the answer shows differs from the logged entry", "USAGE VERIFICATION FAILED")
+    if now.size < then.size or (now.size == then.size and now.root != then.root):
+        _fail("the log no longer matches the answer's checkpoint: it was rewritten", "USAGE VERIFICATION FAILED")
+    if then.size and now.size > then.size:
+        proof = source.consistency(then.size, now.size)
+        if not merkle.verify_consistency(then.size, now.size, then.root, now.root, proof):
+            _fail("the current log does not extend the answer's checkpoint", "USAGE VERIFICATION FAILED")
+    console.print(f"[green]OK[/]: all {len(entries)} accesses to your data are in the log "
+                  f"(checkpoint of {then.size} entries, signed; the log at {now.size} extends it)")

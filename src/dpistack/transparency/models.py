@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dpistack.core.db import Base
@@ -20,6 +20,9 @@ class LogEntry(Base):
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     entry: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the pseudonym of the person an access entry is about (None for other entries), so that a
+    # person's data tracker finds their entries with one index seek
+    subject: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class LogHead(Base):
