@@ -98,6 +98,9 @@ def serve(
     os.environ["DPI_DATA_DIR"] = str(settings.data_dir)
     platform = open_initialised(data_dir)
     public_url = platform.settings.public_url
+    from dpistack.web import cli as web_cli, setup as web_setup
+
+    portal_problem = None if web_setup.is_set_up(platform) else web_cli.set_up(platform)
     platform.close()
 
     def say(line: str) -> None:
@@ -108,6 +111,11 @@ def serve(
     say(f"  listening on  {escape(http_url(host, port))}" + (" (every interface)" if every_interface else ""))
     origin = "set by DPI_PUBLIC_URL" if public_url_given else "from --host and --port"
     say(f"  public URL    {escape(public_url)}  (issuer, token endpoint, OpenID discovery; {origin})")
+    if portal_problem:
+        say(f"  portal        {escape(public_url)}/  [yellow]login is off until `dpi portal setup` works: "
+            f"{escape(portal_problem)}[/]")
+    else:
+        say(f"  portal        {escape(public_url)}/  (citizen portal, operator console, transparency log)")
     if every_interface and not public_url_given:
         say("[yellow]Listening on every interface: the public URL is this machine's loopback, which other machines "
             "cannot reach. Set DPI_PUBLIC_URL to the URL participants use (e.g. https://dpi.example.org).[/]")
@@ -197,8 +205,10 @@ def _mount_block_clis() -> None:
     from dpistack.bench import cli as bench_cli
     from dpistack.payments import cli as payments_cli
     from dpistack.transparency import cli as transparency_cli
+    from dpistack.web import cli as web_cli
 
     app.add_typer(transparency_cli.app, name="transparency")
+    app.add_typer(web_cli.app, name="portal")
     app.add_typer(payments_cli.app, name="payments")
     bench_cli.register(bench_app)
 

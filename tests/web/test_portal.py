@@ -28,6 +28,8 @@ def test_citizen_logs_in_sees_data_locks_and_history(instance):
         me = citizen_login(instance, b)
         assert me.status_code == 200 and str(me.url).endswith("/me"), me.text
         assert "Amina Hassan" in me.text and instance.uins["amina"] in me.text
+        assert f'<span class="dpi-mono">{instance.uins["amina"]}</span>' in me.text and "&lt;span" not in me.text
+        assert '<span lang="ar">أمينة حسن</span>' in me.text
         cookie = b.cookies.get(web_session.COOKIE)
         assert cookie and "Amina" not in cookie  # sealed, not readable
         set_cookie = me.history[-1].headers["set-cookie"]
