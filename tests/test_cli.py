@@ -54,7 +54,8 @@ def test_demo_tells_the_whole_story_and_can_keep_the_instance(tmp_path):
     assert result.exit_code == 0, result.output
     told = " ".join(result.output.split())  # Rich wraps lines at the terminal width
     for beat in ("First National Bank", "not one this proposal needs", "rogue-wallet", "UIN", "duplicate of", "partner-specific token", "single use", "inclusion proof",
-                 "governance check: ok", "every check passed"):
+                 "governance check: ok", "every check passed", "Portal: http://127.0.0.1:",
+                 "a proposal awaits its approval"):
         assert beat in told, beat
     assert (kept / "dpi.sqlite3").exists() and (kept / "keys" / "keys.json").exists()
     # A kept instance is refused as the target of a second fresh demo.
