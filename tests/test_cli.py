@@ -103,6 +103,7 @@ def test_serve_advertises_where_it_listens(tmp_path, uvicorn_started, host, list
     assert f"public URL    {advertised}  (issuer, token endpoint, OpenID discovery; from --host and --port)" \
         in result.output
     assert f"portal        {advertised}/  (citizen portal, operator console, transparency log)" in result.output
+    assert "The portal's login is off until the portal is registered: dpi portal setup" in result.output
     assert "every interface" not in result.output
 
 

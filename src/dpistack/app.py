@@ -39,6 +39,7 @@ def create_app(platform: Platform) -> App:
     install_handlers(app)
     oauth.install_handlers(app)
     payments_api.install_handlers(app)
+    web_router.install_handlers(app)
     # FastAPI tries routes in order: the busiest (authentication of people) first.
     routers = [identity_api.router, payments_api.router, core_api.router, oauth.router, governance_api.router,
                transparency_api.router, oidc_api.router, residents_api.router, payments_admin_api.router,

@@ -190,3 +190,41 @@ def test_the_portal_does_not_shadow_the_apis(instance):
     assert instance.api.get("/healthz").status_code == 200
     assert instance.api.get("/.well-known/openid-configuration").json()["issuer"] == BASE
     assert "/me" not in instance.api.get("/openapi.json").json()["paths"]
+
+
+def test_unknown_portal_addresses_get_a_page(instance):
+    with browser_for(instance) as b:
+        r = b.get("/me/someone-else")
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html") and "Not found" in r.text
+        r = b.delete("/operator/proposals")
+        assert r.status_code == 404 and "Not found" in r.text
+    assert instance.api.get("/governance/v1/nothing").headers["content-type"] == "application/problem+json"
+
+
+def test_a_person_who_locked_otp_can_still_log_in_here_to_unlock_it(instance):
+    with browser_for(instance) as b:
+        citizen_login(instance, b)
+        r = b.post("/me/locks", data={"csrf_token": csrf_of(b.get("/me/locks").text), "auth_type": "otp",
+                                      "action": "lock"})
+        assert "is locked" in r.text
+        b.post("/logout", data={"csrf_token": csrf_of(r.text)})
+        me = citizen_login(instance, b)  # the portal's own login (scope resident) ignores the lock
+        assert me.status_code == 200 and str(me.url).endswith("/me")
+        r = b.post("/me/locks", data={"csrf_token": csrf_of(me.text), "auth_type": "otp", "action": "unlock"})
+        assert "is unlocked" in r.text
+
+
+def test_cookies_are_secure_when_the_public_url_is_https(tmp_path):
+    from dpistack.core.config import Settings
+    from dpistack.core.platform import Platform
+    from dpistack.governance.setup import init_instance
+
+    platform = Platform.open(Settings(data_dir=tmp_path / "data", public_url="https://portal.example"))
+    try:
+        init_instance(platform)
+        with TestClient(create_app(platform), base_url="https://portal.example") as b:
+            r = b.get("/?lang=fr")
+            cookies = r.headers.get_list("set-cookie")
+            assert len(cookies) == 2 and all("Secure" in c and "HttpOnly" in c for c in cookies)
+    finally:
+        platform.close()

@@ -8,7 +8,9 @@ import base64
 import hashlib
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from dpistack.core.errors import error_format
 
 from dpistack.transparency import merkle, note
 from dpistack.web import citizen, operator
@@ -73,6 +75,34 @@ async def _check(ctx: Ctx, index: int, checkpoint: str, verifier: str) -> tuple[
     hashes = [base64.b64decode(h) for h in proof["hashes"]]
     included = merkle.verify_inclusion(hashlib.sha256(b"\x00" + leaf).digest(), index, cp.size, hashes, cp.root)
     return {"signed": signed, "included": included, "hashes": len(hashes), "size": cp.size}, entry
+
+
+def install_handlers(app) -> None:
+    """Errors the core catches under the portal's paths (an unknown address, a method not
+    allowed, a bug) are pages too, not problem+json."""
+    from dpistack.web import i18n
+    from dpistack.web.pages import CSP, env
+    from dpistack.web.session import Session
+
+    def render(status: int, title: str, detail: str, exc: Exception | None) -> Response:
+        lang = i18n.current()
+        if status in (404, 405):
+            heading, message = _("Not found"), _("There is nothing here for you. Check the address, or go back and "
+                                                 "choose from the list.")
+        elif status == 413:
+            heading, message = _("This was not accepted"), _("What you sent is too large.")
+        else:
+            heading, message = _("The service is not answering"), _("Something went wrong on our side. Try again "
+                                                                    "in a few minutes.")
+        html = env.get_template("problem.html").render(
+            lang=lang, dir=i18n.direction(lang), csrf="", me=Session(), path="/", flash=None, unsupported=None,
+            language_name=i18n.LANGUAGES[lang], title=heading, message=message, action=_("Go back to the start"),
+            action_href="/")
+        return HTMLResponse(html, status_code=404 if status == 405 else status,
+                            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+
+    for prefix in ("/me", "/operator", "/login", "/logout", "/audit"):
+        error_format(app, prefix, render)
 
 
 router.include_router(citizen.router)
