@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= var/demo
 
-.PHONY: demo test serve bench sbom clean
+.PHONY: demo test serve bench sbom clean web-assets web-i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,30 @@ $(CHROMIUM):
 demo: $(VENV)/.installed
 	$(BIN)/dpi demo
 
-test: $(VENV)/.installed-test $(CHROMIUM)
+# What the portal's browser tests inject (axe-core), from the committed lock file.
+AXE := tests/web/node_modules/axe-core/axe.min.js
+$(AXE): tests/web/package.json tests/web/package-lock.json
+	cd tests/web && npm ci --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(AXE)
 	$(BIN)/python -m pytest -q
+
+# The portal's CSS/JS (GOV.UK Frontend, system fonts, no crown), rebuilt from web/ and committed
+# in src/dpistack/web/static, so that `make demo` needs no Node. Run after changing web/.
+STATIC := src/dpistack/web/static
+web-assets:
+	cd web && npm ci --no-audit --no-fund
+	cd web && npx sass --load-path=node_modules --style=compressed --no-source-map --quiet-deps portal.scss ../$(STATIC)/portal.css
+	sed 's#//\# sourceMappingURL=.*##' web/node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js > $(STATIC)/govuk-frontend.min.js
+	cp web/GOVUK-FRONTEND-LICENCE.txt $(STATIC)/GOVUK-FRONTEND-LICENCE.txt
+
+# Translations: extract the portal's messages and merge them into each language's .po
+# (the .mo files are compiled from the .po when the portal first loads them).
+WEB := src/dpistack/web
+web-i18n: $(VENV)/.installed-test
+	$(BIN)/pybabel extract -F $(WEB)/babel.cfg -o $(WEB)/locale/messages.pot --no-location --sort-output $(WEB)
+	for l in fr es pt ar; do $(BIN)/pybabel update -i $(WEB)/locale/messages.pot -d $(WEB)/locale -l $$l --no-fuzzy-matching; done
 
 serve: $(VENV)/.installed
 	$(BIN)/dpi serve --data-dir $(DATA_DIR)

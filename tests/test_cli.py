@@ -57,7 +57,8 @@ def test_demo_tells_the_whole_story_and_can_keep_the_instance(tmp_path):
                  "whose customer is Baraka Otieno", "COMMITTED", "4200 Payer limit error", "SETTLED",
                  "payments check: ok", "governance check: ok", "every check passed",
                  "Server.ServerProxy.AccessDenied", "Server.ServerProxy.ConsentRequired", "ACTIVE",
-                 "Server.ServerProxy.ConsentRevoked", "data tracker", "exchange check: ok"):
+                 "Server.ServerProxy.ConsentRevoked", "data tracker", "exchange check: ok",
+                 "Portal: http://127.0.0.1:", "a proposal awaits its approval"):
         assert beat in told, beat
     assert (kept / "dpi.sqlite3").exists() and (kept / "keys" / "keys.json").exists()
     # The person checks her saved data tracker against the kept instance's log.
@@ -108,6 +109,8 @@ def test_serve_advertises_where_it_listens(tmp_path, uvicorn_started, host, list
     assert f"listening on  {listening}\n" in result.output
     assert f"public URL    {advertised}  (issuer, token endpoint, OpenID discovery; from --host and --port)" \
         in result.output
+    assert f"portal        {advertised}/  (citizen portal, operator console, transparency log)" in result.output
+    assert "The portal's login is off until the portal is registered: dpi portal setup" in result.output
     assert "every interface" not in result.output
 
 

@@ -98,6 +98,9 @@ def serve(
     os.environ["DPI_DATA_DIR"] = str(settings.data_dir)
     platform = open_initialised(data_dir)
     public_url = platform.settings.public_url
+    from dpistack.web import setup as web_setup
+
+    portal_ready = web_setup.is_set_up(platform)  # serving changes nothing in governance: `dpi portal setup` does
     platform.close()
 
     def say(line: str) -> None:
@@ -108,6 +111,9 @@ def serve(
     say(f"  listening on  {escape(http_url(host, port))}" + (" (every interface)" if every_interface else ""))
     origin = "set by DPI_PUBLIC_URL" if public_url_given else "from --host and --port"
     say(f"  public URL    {escape(public_url)}  (issuer, token endpoint, OpenID discovery; {origin})")
+    say(f"  portal        {escape(public_url)}/  (citizen portal, operator console, transparency log)")
+    if not portal_ready:
+        say("[yellow]  The portal's login is off until the portal is registered: dpi portal setup --data-dir DIR[/]")
     if every_interface and not public_url_given:
         say("[yellow]Listening on every interface: the public URL is this machine's loopback, which other machines "
             "cannot reach. Set DPI_PUBLIC_URL to the URL participants use (e.g. https://dpi.example.org).[/]")
@@ -201,8 +207,10 @@ def _mount_block_clis() -> None:
     from dpistack.exchange import cli as exchange_cli
     from dpistack.payments import cli as payments_cli
     from dpistack.transparency import cli as transparency_cli
+    from dpistack.web import cli as web_cli
 
     app.add_typer(transparency_cli.app, name="transparency")
+    app.add_typer(web_cli.app, name="portal")
     app.add_typer(payments_cli.app, name="payments")
     app.add_typer(exchange_cli.app, name="exchange")
     bench_cli.register(bench_app)

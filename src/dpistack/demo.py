@@ -40,6 +40,7 @@ from dpistack.payments import demo as payments_demo
 from dpistack.payments.check import check as payments_check
 from dpistack.transparency import merkle, note
 from dpistack.transparency import service as tlog
+from dpistack.web.setup import setup_portal
 
 
 class DemoFailed(Exception):
@@ -60,11 +61,17 @@ def run_demo(console: Console, keep: Path | None = None) -> int:
     settings = Settings(data_dir=data_dir, database_url=None, public_url=f"http://127.0.0.1:{port}")
     platform = Platform.open(settings)
     try:
-        _story(console, platform, port)
+        ready = _story(console, platform, port)
         console.print(Panel.fit("[bold green]The demo ran to the end: every check passed.[/]"))
+        console.print(f"Portal: [bold]{settings.public_url}/[/] — log in as Amina with UIN {ready['uin']} (one-time "
+                      f"codes land in {ready['sms']}), or open the operator console as identity-authority with the "
+                      f"key {data_dir}/credentials/identity-authority.jwk: a proposal awaits its approval.",
+                      soft_wrap=True, highlight=False)
         if keep:
             console.print(f"The instance is kept in {data_dir}. Serve it with:\n"
                           f"  dpi serve --data-dir {data_dir} --port {port}")
+        else:
+            console.print("(This instance is removed now: `dpi demo --keep DIR` keeps it to serve.)")
         return 0
     except DemoFailed as exc:
         console.print(f"[bold red]Demo check failed:[/] {exc}")
@@ -267,7 +274,7 @@ def _step(console: Console, title: str) -> None:
     console.rule(f"[bold cyan]{title}")
 
 
-def _story(console: Console, platform: Platform, port: int) -> None:
+def _story(console: Console, platform: Platform, port: int) -> dict:
     data_dir = platform.settings.data_dir
     _step(console, "1. A country sets up its platform")
     created = init_instance(platform)
@@ -430,7 +437,14 @@ def _story(console: Console, platform: Platform, port: int) -> None:
         console.print(f"Entry {index} ({entry['entry']['type']}{about}) "
                       f"is in the tree: inclusion proof of {len(hashes)} hashes [green]verified[/].")
 
-    _step(console, "8. Invariant checks")
+        _step(console, "8. The portal: people and operators use the platform through web pages")
+        setup_portal(platform, http)  # onboarded through governance, OIDC client registered, as any relying party
+        clinic = agency.propose("participant.onboard", onboarding_payload(
+            "city-clinic", "City Clinic", "relying-party", ["relying-party"], credentials.new_key())).json()
+        console.print("The citizen portal joins as a relying party (scope resident, granted by the identity "
+                      f"authority); City Clinic's onboarding waits for {', '.join(clinic['required'])}.")
+
+    _step(console, "9. Invariant checks")
     with platform.db.uow() as s:
         governance_problems = governance.check(s)
     log_problems = tlog.check(platform)
@@ -446,3 +460,4 @@ def _story(console: Console, platform: Platform, port: int) -> None:
                   "positions equal their transfers, every commit is in the log")
     console.print("exchange check: [green]ok[/] — every message-log batch signature and every consent revision "
                   "verifies, the revisions chain")
+    return {"uin": uin, "sms": IdentityContext.of(platform).channels["sms"].path}

@@ -115,6 +115,11 @@ def test_the_kept_demo_instance_can_be_served_on_another_port(tmp_path):
         said = printed.read_text()
         assert f"listening on  {base}\n" in said
         assert f"public URL    {base}  (issuer, token endpoint, OpenID discovery; from --host and --port)" in said
+        # The portal, set up by the demo on its own port, sends people to this port's login pages.
+        assert f"portal        {base}/  (citizen portal" in said
+        login = http.get("/login")
+        assert login.status_code == 303 and login.headers["location"].startswith(base + "/authorize?")
+        assert "Log in with your national ID" in http.get(login.headers["location"]).text
 
 
 @pytest.mark.e2e

@@ -36,7 +36,7 @@ from dpistack.core.auth import ACCESS_TOKEN_TYPE, SIGNING_ALGS, sign_jwt
 from dpistack.core.crypto import constant_time_equal
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc, utcnow
-from dpistack.governance.models import Participant
+from dpistack.governance.models import AccessGrant, Participant
 from dpistack.governance.oauth import JWT_BEARER, OAuthError, read_client_assertion, verify_client_assertion
 from dpistack.identity import authentication, claims, numbers
 from dpistack.identity.models import OidcClient, OidcTransaction, Person
@@ -60,6 +60,12 @@ SCOPE_CLAIMS = {
     "phone": ("phone_number",),
     "address": ("address",),
 }
+# Scope ``resident``: the client may act for the logged-in person on the residents' API
+# (/resident/v1) with the access token, as the person could themself. Only for relying parties
+# that governance allowed to: an enacted access.grant of data:read on this category, owned by an
+# identity authority (the citizen portal has it).
+RESIDENT_SCOPE = "resident"
+RESIDENT_CATEGORY = "resident-self-service"
 PKCE_VERIFIER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -81,7 +87,7 @@ def discovery(platform: Platform) -> dict:
         "userinfo_endpoint": base + "/oidc/userinfo",
         "jwks_uri": base + "/.well-known/jwks.json",
         "registration_endpoint": base + "/client-mgmt/oidc-client",
-        "scopes_supported": ["openid", *SCOPE_CLAIMS],
+        "scopes_supported": ["openid", *SCOPE_CLAIMS, RESIDENT_SCOPE],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
@@ -100,6 +106,17 @@ def discovery(platform: Platform) -> dict:
         "display_values_supported": ["page"],
         "authorization_response_iss_parameter_supported": True,
     }
+
+
+def may_act_for_residents(session: Session, relying_party_id: str) -> bool:
+    """Whether governance lets this relying party use scope ``resident``."""
+    rows = session.execute(select(AccessGrant.owner_id).where(
+        AccessGrant.participant_id == relying_party_id, AccessGrant.action == "data:read",
+        AccessGrant.status == "active", AccessGrant.category == RESIDENT_CATEGORY)).scalars().all()
+    if not rows:
+        return False
+    owners = session.scalars(select(Participant).where(Participant.id.in_(set(rows)))).all()
+    return any("identity-authority" in (p.roles or []) and p.status == "active" for p in owners)
 
 
 # -- client management ------------------------------------------------------------------------
@@ -250,6 +267,8 @@ def start(session: Session, platform: Platform, params: dict[str, str]) -> tuple
     scopes = (params.get("scope") or "").split()
     if "openid" not in scopes:
         raise refuse("invalid_scope", "scope must include openid")
+    if RESIDENT_SCOPE in scopes and not may_act_for_residents(session, client.relying_party_id):
+        raise refuse("invalid_scope", f"governance has not allowed {client.relying_party_id} the scope {RESIDENT_SCOPE}")
     challenge = params.get("code_challenge") or ""
     if params.get("code_challenge_method") != "S256" or not 43 <= len(challenge) <= 128:
         raise refuse("invalid_request", "PKCE is required: code_challenge with code_challenge_method=S256")
@@ -304,8 +323,13 @@ def send_otp(session: Session, ctx: IdentityContext, step: Step, individual_id: 
 def login(session: Session, ctx: IdentityContext, step: Step, individual_id: str, code: str) -> bool:
     request = AuthRequest(individual_id=individual_id, individual_id_type=id_type_of(individual_id),
                           transaction_id=step.txn.id, otp=code)
+    # A login for the residents' service (scope resident, allowed by governance) ignores the
+    # person's locks, like the residents' own login: locking a factor must never lock the
+    # person out of the place where they unlock it.
+    own_service = RESIDENT_SCOPE in step.txn.scope.split()
     result, person = authentication.authenticate_person(session, ctx, step.client.relying_party_id, request,
-                                                        purpose=f"oidc login: {step.client.client_id}")
+                                                        purpose=f"oidc login: {step.client.client_id}",
+                                                        honour_locks=not own_service)
     if person is None:
         return False
     step.txn.sealed_uin = ctx.cipher.encrypt_fields({"uin": person.uin}, record=step.txn.id)

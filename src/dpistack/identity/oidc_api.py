@@ -168,7 +168,8 @@ async def login_submit(request: Request, platform: Platform = Depends(get_platfo
             txn = current.txn
             return _page(request, "consent.html", title="Share your information?", client_name=current.client.name,
                          transaction=txn_id, essential=txn.essential_claims, voluntary=txn.voluntary_claims,
-                         labels=CLAIM_LABELS, form_target=_origin(txn.redirect_uri))
+                         labels=CLAIM_LABELS, form_target=_origin(txn.redirect_uri),
+                         resident=oidc.RESIDENT_SCOPE in txn.scope.split())
 
     try:
         return await run_in_threadpool(step)

@@ -25,8 +25,9 @@ from dpistack.core.auth import ACCESS_TOKEN_TYPE, SIGNING_ALGS, sign_jwt
 from dpistack.core.errors import NotFound, Problem, Unauthorized
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc, iso, utcnow
-from dpistack.identity import auth_state, authentication, otp, vids
-from dpistack.identity.models import AuthEvent, AuthLock, ContactChange, Person, ResidentSession
+from dpistack.identity import auth_state, authentication, oidc, otp, vids
+from dpistack.identity.models import (AuthEvent, AuthLock, ContactChange, OidcClient, OidcTransaction, Person,
+                                      ResidentSession)
 from dpistack.identity.schemas import AuthRequest, OtpRequest
 from dpistack.identity.service import IdentityContext, log_access
 from dpistack.transparency import service as tlog
@@ -79,6 +80,8 @@ def resident_of(session: Session, ctx: IdentityContext, platform: Platform, toke
     except (JoseError, ValueError, TypeError) as exc:
         raise Unauthorized("The token is malformed or its signature does not verify.") from exc
     c = decoded.claims
+    if decoded.header.get("typ") == ACCESS_TOKEN_TYPE and c.get("aud") == oidc.userinfo_endpoint(platform):
+        return _oidc_resident(session, ctx, platform, c)
     if decoded.header.get("typ") != ACCESS_TOKEN_TYPE or c.get("aud") != audience(platform):
         raise Unauthorized("This is not a residents' service token.")
     if not isinstance(c.get("exp"), (int, float)) or c["exp"] <= time.time():
@@ -89,8 +92,27 @@ def resident_of(session: Session, ctx: IdentityContext, platform: Platform, toke
     return Resident(ctx.cipher.decrypt_fields(row.sealed_uin, record=row.id)["uin"], row.id)
 
 
+def _oidc_resident(session: Session, ctx: IdentityContext, platform: Platform, c: dict) -> Resident:
+    """An OpenID Connect access token with scope ``resident`` (a portal acting for the person
+    who logged in to it): the login transaction names the person; the client's relying party
+    must still be allowed the scope by governance."""
+    if c.get("iss") != oidc.issuer(platform) or oidc.RESIDENT_SCOPE not in str(c.get("scope", "")).split():
+        raise Unauthorized("This access token was not issued with the scope resident.")
+    if not isinstance(c.get("exp"), (int, float)) or c["exp"] <= time.time():
+        raise Unauthorized("The session has expired; log in again.")
+    txn = session.get(OidcTransaction, str(c.get("jti")))
+    client = session.get(OidcClient, txn.client_id) if txn is not None else None
+    if txn is None or txn.status != "token_issued" or client is None or client.status != "active" \
+            or not oidc.may_act_for_residents(session, client.relying_party_id):
+        raise Unauthorized("The session has ended; log in again.")
+    return Resident(ctx.cipher.decrypt_fields(txn.sealed_uin, record=txn.id)["uin"], txn.id)
+
+
 def logout(session: Session, resident: Resident) -> None:
     session.execute(delete(ResidentSession).where(ResidentSession.id == resident.session_id))
+    txn = session.get(OidcTransaction, resident.session_id)  # logged in through OpenID Connect
+    if txn is not None and txn.status == "token_issued":
+        txn.status = "revoked"
 
 
 def my_record(session: Session, ctx: IdentityContext, resident: Resident) -> dict:
