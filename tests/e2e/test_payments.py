@@ -168,3 +168,69 @@ def test_the_switch_killed_mid_load_loses_nothing(tmp_path):
                            env=env, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout
     assert os.path.exists(data_dir / "dpi.sqlite3")
+
+
+def test_two_switch_processes_on_postgresql_never_pass_a_cap_nor_commit_twice(tmp_path):
+    """A switch of two worker processes on PostgreSQL (sharing one port, as behind one address),
+    a payer keeping 16 transfers in flight until its net debit cap stops it: the cap is reached exactly, never passed, each
+    transfer ended once, and the FSPs' books are the switch's."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from dpistack.bench.processes import start_server, wait_ready
+    from tests.conftest import PG_URL, require_postgres
+
+    require_postgres()
+    name = f"t_switch_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    data_dir = tmp_path / "switch"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**new_user_env(data_dir), "DPI_DATABASE_URL": database_url}
+    server = None
+    try:
+        subprocess.run([sys.executable, "-m", "dpistack.cli", "init", "--data-dir", str(data_dir)], check=True,
+                       env=env, capture_output=True, timeout=120)
+        server = start_server(data_dir, database_url, port, base, caches=False, workers=2)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            wait_ready(http, server)
+        ports = {"north-bank": free_port(), "south-wallet": free_port()}
+        setup_scheme(base, data_dir, ports, ndc="300", funds="1000")
+        secret = "south-secret"
+        with simulator(data_dir, "north-bank", base, ports["north-bank"]) as north, \
+                simulator(data_dir, "south-wallet", base, ports["south-wallet"], secret=secret) as south:
+            httpx.post(f"{south}/sim/parties", json={"id": "255711000111", "name": "Juma Bakari", "balance": "0",
+                                                    "currency": "USD"}, timeout=30).raise_for_status()
+            httpx.post(f"{north}/sim/parties", json={"id": "255722000222", "name": "Neema Said", "balance": "100000",
+                                                    "currency": "USD", "register": False}).raise_for_status()
+            result = httpx.post(f"{north}/sim/load", json={
+                "from": "255722000222", "to": "255711000111", "payee_fsp": "south-wallet", "amount": "5",
+                "currency": "USD", "payee_secret": secret.encode().hex(), "concurrency": 16, "seconds": 4},
+                timeout=240).json()
+            states = result["states"]
+            assert set(states) <= {"COMMITTED", "ABORTED"}, states
+            assert states.get("COMMITTED") == 60 and states.get("ABORTED", 0) > 0, states  # 300 / 5, then refused
+            north_books = httpx.get(f"{north}/sim/state").json()["books"]
+            south_books = httpx.get(f"{south}/sim/state").json()["books"]
+            regulator = ParticipantClient(httpx.Client(base_url=base), "central-bank",
+                                          credentials.load_private_jwk(data_dir, "central-bank"), f"{base}/oauth/token")
+            position = scheme.account(regulator, "north-bank", "POSITION", "USD")
+            assert (position["value"], position["reservedValue"]) == (300, 0)  # the cap, exactly
+            assert north_books["sent_committed"]["USD"] == south_books["received_committed"]["USD"] == 30000
+        server.terminate()
+        server.wait(timeout=30)
+        server = None
+        check = subprocess.run([sys.executable, "-m", "dpistack.cli", "payments", "check", "--data-dir",
+                                str(data_dir)], env=env, capture_output=True, text=True, timeout=120)
+        assert check.returncode == 0, check.stdout
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait(timeout=30)
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
