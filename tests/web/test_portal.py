@@ -228,3 +228,13 @@ def test_cookies_are_secure_when_the_public_url_is_https(tmp_path):
             assert len(cookies) == 2 and all("Secure" in c and "HttpOnly" in c for c in cookies)
     finally:
         platform.close()
+
+
+def test_a_forged_login_callback_gets_a_page(instance):
+    with browser_for(instance) as b:
+        assert b.get("/login", follow_redirects=False).status_code == 303  # a login under way
+        for query in ({"code": "x", "state": "wrong"}, {"code": "x", "state": "é😀"}, {"state": "x"},
+                      {"error": "access_denied", "state": "x"}):
+            r = b.get("/login/callback", params=query)
+            assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), query
+            assert 'href="/login"' in r.text
