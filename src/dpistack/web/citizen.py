@@ -59,7 +59,7 @@ async def _ensure_client(ctx: Ctx) -> bool:
     if token.status_code != 200:
         log.warning("portal: its participant could not authenticate (%s)", token.status_code)
         return False
-    body = {k: v for k, v in setup._client_body(ctx.platform, client_key).items() if k != "publicKey"}
+    body = {k: v for k, v in setup.client_body(ctx.platform, client_key).items() if k != "publicKey"}
     r = await ctx.api("PUT", f"/client-mgmt/oidc-client/{setup.CLIENT_ID}", token=token.json()["access_token"],
                       json={"requestTime": "2026-01-01T00:00:00.000Z", "request": {**body, "status": "active"}})
     if r.status_code != 200:
