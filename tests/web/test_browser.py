@@ -298,3 +298,25 @@ def test_login_and_lock_work_without_javascript(browser, site, axe_source, shots
     assert "Locked" in page.locator("#lock-demographics").inner_text()
     v.check("locked")
     v.close()
+
+
+@pytest.mark.e2e
+def test_payments_regulator_sees_positions_and_limits(browser, site, axe_source, shots):
+    import httpx
+
+    from .test_portal import put_bank_on_the_switch
+
+    with httpx.Client(base_url=site.url) as http:
+        site.api = http
+        put_bank_on_the_switch(site, "second-bank", 500)
+    key = json.dumps(credentials.load_private_jwk(site.platform.settings.data_dir, "central-bank").as_dict(private=True))
+    v = Visit(browser, site, axe_source, shots, "payments")
+    page = v.page
+    v.goto("/operator/login?lang=ar")
+    page.get_by_label("معرّف المشارك").fill("central-bank")
+    page.get_by_label("المفتاح الخاص (JWK)").fill(key)
+    page.locator("main").get_by_role("button", name="تسجيل الدخول").click()
+    page.get_by_role("link", name="المدفوعات").click()
+    assert "second-bank" in page.locator("#positions").inner_text()
+    v.check("positions")
+    v.close()

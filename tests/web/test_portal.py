@@ -228,3 +228,56 @@ def test_cookies_are_secure_when_the_public_url_is_https(tmp_path):
             assert len(cookies) == 2 and all("Secure" in c and "HttpOnly" in c for c in cookies)
     finally:
         platform.close()
+
+
+def test_a_forged_login_callback_gets_a_page(instance):
+    with browser_for(instance) as b:
+        assert b.get("/login", follow_redirects=False).status_code == 303  # a login under way
+        for query in ({"code": "x", "state": "wrong"}, {"code": "x", "state": "é😀"}, {"state": "x"},
+                      {"error": "access_denied", "state": "x"}):
+            r = b.get("/login/callback", params=query)
+            assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), query
+            assert 'href="/login"' in r.text
+
+
+def operator_login(inst, b, participant_id: str):
+    page = b.get("/operator/login")
+    r = b.post("/operator/login", data={"csrf_token": csrf_of(page.text), "participant_id": participant_id,
+                                        "key": inst.key_text(participant_id)})
+    assert r.status_code == 200, r.text
+    return r
+
+
+def put_bank_on_the_switch(inst, name: str = "first-bank", cap: float = 1234.5):
+    from dpistack.governance import credentials
+    from dpistack.governance.client import ParticipantClient, onboarding_payload
+    from dpistack.governance.oauth import token_endpoint
+
+    data_dir, token_url = inst.platform.settings.data_dir, token_endpoint(inst.platform.settings)
+    agency = ParticipantClient(inst.api, "digital-agency", credentials.load_private_jwk(data_dir, "digital-agency"),
+                               token_url)
+    hub = ParticipantClient(inst.api, "central-bank", credentials.load_private_jwk(data_dir, "central-bank"),
+                            token_url)
+    p = agency.propose("participant.onboard", onboarding_payload(name, "First Bank", "bank", ["fsp"],
+                                                                 credentials.new_key())).json()
+    assert hub.decide(p).json()["status"] == "enacted"
+    assert hub.post("/payments/admin/participants", json={"name": name, "currency": "USD"}).status_code == 201
+    r = hub.post(f"/payments/admin/participants/{name}/initialPositionAndLimits", json={
+        "currency": "USD", "limit": {"type": "NET_DEBIT_CAP", "value": cap}, "initialPosition": 0})
+    assert r.status_code == 201, r.text
+
+
+def test_payments_view_is_for_the_payments_regulator_with_amounts_per_locale(instance):
+    put_bank_on_the_switch(instance)
+    with browser_for(instance) as b:
+        r = operator_login(instance, b, "central-bank")
+        assert 'href="/operator/payments"' in r.text
+        page = b.get("/operator/payments")
+        row = page.text.split('id="positions"')[1].split("</table>")[0]
+        assert "first-bank" in row and "$1,234.50" in row and "$0.00" in row
+        assert "1 234,50 $US" in b.get("/operator/payments?lang=fr").text.replace("\u202f", " ").replace("\xa0", " ")
+    with browser_for(instance) as b:
+        r = operator_login(instance, b, "identity-authority")
+        assert 'href="/operator/payments"' not in r.text
+        page = b.get("/operator/payments")
+        assert page.status_code == 403 and "Not allowed" in page.text

@@ -18,6 +18,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from dpistack.core.crypto import constant_time_equal
 from dpistack.governance import credentials
 from dpistack.governance.oauth import JWT_BEARER
 from dpistack.web import session, setup
@@ -27,7 +28,7 @@ from dpistack.web.pages import Ctx, context, form_of
 log = logging.getLogger("dpistack.web")
 router = APIRouter(include_in_schema=False)
 AUTH_TYPES = ("otp", "demographics", "biometrics")
-_client_ready: set[str] = set()  # public URLs for which this process brought the client's redirect URI up to date
+_client_ready: set[tuple[str, str]] = set()  # (instance, public URL) whose client's redirect URI this process updated
 
 
 def auth_type_label(auth_type: str) -> str:
@@ -43,7 +44,8 @@ async def _ensure_client(ctx: Ctx) -> bool:
     """Once per process: the portal's OIDC client lists this instance's callback address (the
     public URL may have changed since setup). Through client-mgmt, as the portal itself."""
     base = ctx.platform.settings.public_url
-    if base in _client_ready:
+    done = (str(ctx.platform.settings.data_dir), base)
+    if done in _client_ready:
         return True
     data_dir = ctx.platform.settings.data_dir
     key = credentials.load_private_jwk(data_dir, setup.PARTICIPANT)
@@ -57,13 +59,13 @@ async def _ensure_client(ctx: Ctx) -> bool:
     if token.status_code != 200:
         log.warning("portal: its participant could not authenticate (%s)", token.status_code)
         return False
-    body = {k: v for k, v in setup._client_body(ctx.platform, client_key).items() if k != "publicKey"}
+    body = {k: v for k, v in setup.client_body(ctx.platform, client_key).items() if k != "publicKey"}
     r = await ctx.api("PUT", f"/client-mgmt/oidc-client/{setup.CLIENT_ID}", token=token.json()["access_token"],
                       json={"requestTime": "2026-01-01T00:00:00.000Z", "request": {**body, "status": "active"}})
     if r.status_code != 200:
         log.warning("portal: updating its OIDC client failed (%s)", r.status_code)
         return False
-    _client_ready.add(base)
+    _client_ready.add(done)
     return True
 
 
@@ -99,8 +101,8 @@ async def callback(ctx: Ctx = Depends(context)) -> Response:
                                                                "are not logged in."), start_again, "/login")
         return ctx.problem(400, _("The login did not work"), _("Start again from the beginning."), start_again,
                            "/login")
-    if not pending or not params.get("code") or not secrets.compare_digest(str(pending.get("s")),
-                                                                            params.get("state", "")):
+    if not pending or not params.get("code") or not constant_time_equal(str(pending.get("s")),
+                                                                        params.get("state", "")):
         return ctx.problem(400, _("The login did not work"),
                            _("This login was started in another browser or took too long. Start again."),
                            start_again, "/login")

@@ -21,7 +21,7 @@ from babel import Locale, negotiate_locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
 LANGUAGES = {"en": "English", "fr": "Français", "es": "Español", "pt": "Português", "ar": "العربية"}
@@ -118,3 +118,15 @@ def format_number(value: int | float | str) -> str:
         return format_decimal(value, locale=Locale.parse(current()))
     except (ValueError, TypeError, ArithmeticError):
         return str(value)
+
+
+def format_amount(value: int | float | str | None, currency: str) -> str:
+    """An amount in its currency, as the locale writes it (the API's number read as a decimal)."""
+    if value is None:
+        return "–"
+    try:
+        from decimal import Decimal
+
+        return format_currency(Decimal(str(value)), currency, locale=Locale.parse(current()))
+    except (ValueError, TypeError, ArithmeticError):
+        return f"{value} {currency}"

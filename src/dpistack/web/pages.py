@@ -30,6 +30,7 @@ env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
 env.filters["datetime"] = i18n.format_time
 env.filters["number"] = i18n.format_number
 env.filters["date"] = i18n.format_day
+env.filters["amount"] = i18n.format_amount
 env.globals["languages"] = i18n.LANGUAGES
 
 CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "

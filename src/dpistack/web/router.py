@@ -14,7 +14,7 @@ from dpistack.core.errors import error_format
 
 from dpistack.transparency import merkle, note
 from dpistack.web import citizen, operator
-from dpistack.web.i18n import _
+from dpistack.web.i18n import _, format_number
 from dpistack.web.pages import Ctx, context, static_path
 
 router = APIRouter(include_in_schema=False)
@@ -46,18 +46,12 @@ async def audit(ctx: Ctx = Depends(context)) -> Response:
     if raw is not None:
         raw = raw.strip()
         if not (raw.isascii() and raw.isdigit()) or int(raw) >= cp.size:
-            error = _("Enter an entry number from 0 to {last}.").format(last=ctx_number(cp.size - 1))
+            error = _("Enter an entry number from 0 to {last}.").format(last=format_number(cp.size - 1))
         else:
             result, entry = await _check(ctx, int(raw), checkpoint, verifier)
     return ctx.render("audit.html", 422 if error else 200, title=_("Transparency log"), checkpoint=checkpoint,
                       size=cp.size, root=base64.b64encode(cp.root).decode(), verifier=verifier, index=raw,
                       error=error, result=result, entry=entry)
-
-
-def ctx_number(n: int) -> str:
-    from dpistack.web.i18n import format_number
-
-    return format_number(n)
 
 
 async def _check(ctx: Ctx, index: int, checkpoint: str, verifier: str) -> tuple[dict, dict | None]:

@@ -36,6 +36,7 @@ class Session:
     expires: float = 0.0  # when the token (and so the login) ends
     who: str = ""  # a display name: the participant id, or the person's name
     flash: str | None = None  # a one-time message for the next page
+    roles: list[str] = field(default_factory=list)  # an operator's participant roles (what the console shows)
     expired: bool = False  # a login ended by time (set while reading, never stored)
 
     def logged_in(self, kind: str) -> bool:
@@ -45,10 +46,10 @@ class Session:
         return bool(submitted) and constant_time_equal(str(submitted), self.csrf)
 
     def log_out(self) -> None:
-        self.kind, self.token, self.expires, self.who = None, None, 0.0, ""
+        self.kind, self.token, self.expires, self.who, self.roles = None, None, 0.0, "", []
 
     def as_dict(self) -> dict:
-        return {"c": self.csrf, "k": self.kind, "t": self.token, "e": self.expires, "w": self.who, "f": self.flash}
+        return {"c": self.csrf, "k": self.kind, "t": self.token, "e": self.expires, "w": self.who, "f": self.flash, "r": self.roles}
 
 
 class Sealer:
@@ -79,7 +80,8 @@ def read(sealer: Sealer, raw: str | None) -> tuple[Session, bool]:
     if value is None:
         return Session(), False
     s = Session(csrf=str(value.get("c") or secrets.token_urlsafe(24)), kind=value.get("k"), token=value.get("t"),
-                expires=float(value.get("e") or 0), who=str(value.get("w") or ""), flash=value.get("f"))
+                expires=float(value.get("e") or 0), who=str(value.get("w") or ""), flash=value.get("f"),
+                roles=[str(r) for r in value.get("r") or []])
     if s.kind and s.expires <= time.time():
         s.log_out()
         s.expired = True

@@ -36,7 +36,7 @@ def is_set_up(platform: Platform) -> bool:
     return credentials.load_private_jwk(platform.settings.data_dir, CLIENT_KEY) is not None
 
 
-def _client_body(platform: Platform, key) -> dict:
+def client_body(platform: Platform, key) -> dict:
     return {"clientName": "Citizen portal", "logoUri": platform.settings.public_url.rstrip("/") + "/static/logo.svg",
             "redirectUris": [callback_url(platform)], "authContextRefs": ["idbb:acr:generated-code"],
             "userClaims": CLAIMS, "grantTypes": ["authorization_code"], "clientAuthMethods": ["private_key_jwt"],
@@ -83,7 +83,7 @@ def setup_portal(platform: Platform, http: httpx.Client) -> None:
         if decided.status_code != 200 or decided.json().get("status") != "enacted":
             raise SetupFailed(f"the grant of {category} was not enacted: {decided.text}")
     key = credentials.load_private_jwk(data_dir, CLIENT_KEY) or credentials.new_key()
-    body = _client_body(platform, key)
+    body = client_body(platform, key)
     envelope = {"requestTime": "2026-01-01T00:00:00.000Z"}
     created = portal.post("/client-mgmt/oidc-client", json={**envelope, "request": {
         **body, "clientId": CLIENT_ID, "relyingPartyId": PARTICIPANT}})
