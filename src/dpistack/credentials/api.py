@@ -1,0 +1,99 @@
+"""The credential issuer's HTTP API (OpenID4VCI 1.0): metadata, nonce endpoint, credential endpoint.
+
+Errors under ``/credentials/v1`` are answered in OpenID4VCI's format (``{"error",
+"error_description"}``, §8.3.1): the issuer's own codes (``invalid_proof``, ``invalid_nonce``,
+``invalid_credential_request``, ``unknown_credential_configuration``), and RFC 6750's for the
+access token (``invalid_token``, ``insufficient_scope``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from dpistack.core.auth import Caller
+from dpistack.core.errors import error_format
+from dpistack.core.http import get_platform
+from dpistack.core.platform import Platform
+from dpistack.credentials import service
+from dpistack.credentials.errors import IssuerError
+from dpistack.governance.policy import require
+
+log = logging.getLogger("dpistack.credentials")
+router = APIRouter(tags=["credentials"])
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class _Error(BaseModel):
+    error: str
+    error_description: str | None = None
+
+
+ERRORS = {400: {"model": _Error}, 401: {"model": _Error}, 403: {"model": _Error}}
+
+
+class Proofs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jwt: list[str] = Field(min_length=1, max_length=service.BATCH_SIZE,
+                           description="Proofs of possession of the holder's key (openid4vci-proof+jwt)")
+
+
+class CredentialRequest(BaseModel):
+    credential_configuration_id: str = Field(max_length=100, examples=[service.CONFIGURATION_ID])
+    proofs: Proofs | None = None
+    kyc: str = Field(min_length=1, max_length=16_384,
+                     description="The kyc+jwt the issuer agent received from POST /identity/v1/kyc "
+                                 "(this slice's source of the person's claims; an extension of OpenID4VCI)")
+
+
+class CredentialResponse(BaseModel):
+    credentials: list[dict]
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(IssuerError)
+    async def _issuer_error(request: Request, exc: IssuerError):
+        log.info("credential request refused at %s: %s (%s)", request.url.path, exc.error, exc.description)
+        return JSONResponse({"error": exc.error, "error_description": exc.description},
+                            status_code=exc.status, headers=NO_STORE)
+
+    error_format(app, "/credentials/v1", render)
+
+
+def render(status: int, title: str, detail: str, exc: Exception | None) -> Response:
+    """The core's errors (no token, a body that fails the schema, …) in OpenID4VCI's format."""
+    headers = dict(NO_STORE)
+    if status == 401:
+        error = "invalid_token"
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif status == 403:
+        error = "insufficient_scope"
+    elif status >= 500:
+        error = "server_error"
+    else:
+        error = "invalid_credential_request"
+        status = 400 if status == 422 else status  # OpenID4VCI answers a bad request with 400
+    return JSONResponse({"error": error, "error_description": detail}, status_code=status, headers=headers)
+
+
+@router.get("/.well-known/openid-credential-issuer", summary="Credential issuer metadata (OpenID4VCI 1.0 §12.2)")
+async def issuer_metadata(platform: Platform = Depends(get_platform)) -> dict:
+    return service.metadata(platform)
+
+
+@router.post("/credentials/v1/nonce", responses=ERRORS, summary="A fresh c_nonce (OpenID4VCI 1.0 §7)")
+def nonce(platform: Platform = Depends(get_platform)) -> JSONResponse:
+    return JSONResponse({"c_nonce": service.new_nonce(platform)}, headers=NO_STORE)
+
+
+@router.post("/credentials/v1/credential", response_model=CredentialResponse, responses=ERRORS,
+             summary="Issue SD-JWT VCs bound to the holder's keys (OpenID4VCI 1.0 §8)")
+def credential(body: CredentialRequest, caller: Caller = Depends(require("credentials:issue")),
+               platform: Platform = Depends(get_platform)) -> JSONResponse:
+    issued = service.issue_credentials(platform, caller.participant_id, body.credential_configuration_id,
+                                       body.proofs.jwt if body.proofs else None, body.kyc)
+    return JSONResponse({"credentials": [{"credential": c} for c in issued]}, headers=NO_STORE)
