@@ -15,7 +15,6 @@ Verification returns the disclosed claims or raises the specific :mod:`errors` c
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -40,16 +39,25 @@ MAX_PRESENTATION_CHARS = 64 * 1024
 NEVER_DISCLOSABLE = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status", "_sd", "_sd_alg", "..."})
 
 _ECDSA = ec.ECDSA(hashes.SHA256())
+_CONTAINERS = (dict, list)
 _sha256 = hashlib.sha256
 
 
 # -- encoding --------------------------------------------------------------------------------
 def b64e(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii").rstrip("=").replace("+", "-").replace("/", "_")
 
 
 def b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # binascii directly: base64.urlsafe_b64decode's wrappers cost more than the decoding.
+    return binascii.a2b_base64(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4))
+
+
+_loads = json.JSONDecoder().decode  # on str: json.loads on bytes first guesses their encoding
+
+
+def _json(text: str) -> Any:
+    return _loads(b64d(text).decode("utf-8"))
 
 
 def _json_b64(obj: Any) -> str:
@@ -129,8 +137,8 @@ def _parse_jws(token: str, what: str, error: type[E.SdJwtError]) -> tuple[dict, 
     if len(parts) != 3:
         raise error(f"The {what} is not a compact JWS (three base64url parts).")
     try:
-        header = json.loads(b64d(parts[0]))
-        payload = json.loads(b64d(parts[1]))
+        header = _json(parts[0])
+        payload = _json(parts[1])
         signature = b64d(parts[2])
         signing_input = (parts[0] + "." + parts[1]).encode("ascii")
     except (ValueError, UnicodeError, binascii.Error) as exc:
@@ -321,15 +329,15 @@ def _disclose(payload: dict, disclosures: list[str]) -> dict:
         if digest in decoded:
             raise E.DuplicateDisclosure("The same disclosure is presented twice.")
         try:
-            array = json.loads(b64d(disclosure))
+            array = _json(disclosure)
         except (ValueError, UnicodeError, binascii.Error) as exc:
             raise E.MalformedDisclosure("A disclosure is not base64url-encoded JSON.") from exc
         if (not isinstance(array, list) or len(array) not in (2, 3) or not isinstance(array[0], str)
                 or (len(array) == 3 and not isinstance(array[1], str))):
             raise E.MalformedDisclosure("A disclosure must be [salt, name, value] or [salt, value].")
         decoded[digest] = array
-    seen: set[str] = set()
-    used: set[str] = set()
+    seen: set = set()
+    used = [0]  # disclosures put in place (each digest is seen once, so each counts once)
 
     def take(digest: Any) -> list | None:
         if not isinstance(digest, str):
@@ -339,20 +347,29 @@ def _disclose(payload: dict, disclosures: list[str]) -> dict:
         seen.add(digest)
         array = decoded.get(digest)
         if array is not None:
-            used.add(digest)
+            used[0] += 1
         return array
 
     def obj(node: dict, top: bool = False) -> dict:
-        out = {k: walk(v) for k, v in node.items() if k != "_sd" and not (top and k == "_sd_alg")}
+        out = {k: (walk(v) if isinstance(v, _CONTAINERS) else v) for k, v in node.items()
+               if k != "_sd" and not (top and k == "_sd_alg")}
         sd = node.get("_sd")
         if sd is None:
             return out
         if not isinstance(sd, list):
             raise E.MalformedSdJwt("_sd must be an array of digests.")
+        before = len(seen)
+        try:
+            seen.update(sd)
+        except TypeError as exc:
+            raise E.MalformedSdJwt("A digest must be a string.") from exc
+        if len(seen) != before + len(sd):
+            raise E.DuplicateDigest("A digest appears more than once in the credential.")
         for digest in sd:
-            array = take(digest)
+            array = decoded.get(digest) if isinstance(digest, str) else None
             if array is None:
                 continue  # a decoy, or a claim the holder did not disclose
+            used[0] += 1
             if len(array) != 3:
                 raise E.MalformedDisclosure("An array-element disclosure is referenced from an object's _sd.")
             _, name, value = array
@@ -360,7 +377,7 @@ def _disclose(payload: dict, disclosures: list[str]) -> dict:
                 raise E.MalformedDisclosure(f"A disclosure may not name the claim {name!r}.")
             if name in out:
                 raise E.ClaimConflict(f"Claim {name!r} is both disclosed and present, or disclosed twice.")
-            out[name] = walk(value)
+            out[name] = walk(value) if isinstance(value, _CONTAINERS) else value
         return out
 
     def walk(value: Any) -> Any:
@@ -382,7 +399,7 @@ def _disclose(payload: dict, disclosures: list[str]) -> dict:
         return value
 
     claims = obj(payload, top=True)
-    if len(used) != len(decoded):
+    if used[0] != len(decoded):
         raise E.UnknownDigest("A disclosure matches no digest the issuer signed: it was altered, "
                               "or it belongs to another credential.")
     return claims
