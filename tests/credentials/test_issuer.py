@@ -188,3 +188,64 @@ def test_bad_requests_and_callers(world, client, actors):
     assert error(ask(rp, own, [proof(holder, c_nonce(client))]), 403) == "insufficient_scope"
     # An issuer agent cannot use an eKYC release made for someone else.
     assert error(ask(agent, own, [proof(holder, c_nonce(client))])) == "invalid_credential_request"
+
+
+PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+
+
+def redeem(client, code):
+    return client.post("/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code})
+
+
+def test_pre_authorized_code_flow_gives_the_wallet_its_credential(world, client):
+    uin, agent = world
+    r = agent.post("/credentials/v1/offers", json={"kyc": kyc_for(agent, uin)})
+    assert r.status_code == 201, r.text
+    offer = r.json()["credential_offer"]
+    assert offer["credential_issuer"] == ISSUER and offer["credential_configuration_ids"] == ["national-id-sd-jwt"]
+    assert r.json()["credential_offer_uri"].startswith("openid-credential-offer://?credential_offer=%7B")
+    code = offer["grants"][PRE_AUTH]["pre-authorized_code"]
+    # The wallet (no client authentication) redeems the code once.
+    token = redeem(client, code)
+    assert token.status_code == 200, token.text
+    access = token.json()["access_token"]
+    assert token.json()["authorization_details"][0]["credential_configuration_id"] == "national-id-sd-jwt"
+    again = redeem(client, code)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert redeem(client, "made-up").json()["error"] == "invalid_grant"
+    wallet = ec.generate_private_key(ec.SECP256R1())
+    bearer = {"Authorization": f"Bearer {access}"}
+    r = client.post("/credentials/v1/credential", headers=bearer, json={
+        "credential_configuration_id": "national-id-sd-jwt", "proofs": {"jwt": [proof(wallet, c_nonce(client))]}})
+    assert r.status_code == 200, r.text
+    credential = r.json()["credentials"][0]["credential"]
+    shown = sdjwt.present(credential, ["age_over_18", "family_name"], holder_key=wallet, audience="rp", nonce="x")
+    seen = sdjwt.verify(shown, trusted(client), audience="rp", nonce="x")
+    assert seen.claims["age_over_18"] is True and seen.claims["family_name"] == "Hassan"
+    assert "given_name" not in seen.claims
+    # The wallet's token is good only at the credential endpoint, and carries no eKYC of its own.
+    assert client.get("/governance/v1/participants", headers=bearer).status_code == 401
+    r = client.post("/credentials/v1/credential", headers=bearer, json={
+        "credential_configuration_id": "national-id-sd-jwt", "kyc": "x",
+        "proofs": {"jwt": [proof(wallet, c_nonce(client))]}})
+    assert error(r) == "invalid_credential_request"
+    head, body, sig = access.split(".")
+    forged = f"{head}.{body}.{sig[:-4]}AAAA"
+    r = client.post("/credentials/v1/credential", headers={"Authorization": f"Bearer {forged}"}, json={
+        "credential_configuration_id": "national-id-sd-jwt", "proofs": {"jwt": [proof(wallet, c_nonce(client))]}})
+    assert error(r, 401) == "invalid_token"
+
+
+def test_offers_need_the_right_and_expire(world, client, actors, monkeypatch):
+    from dpistack.credentials import service
+
+    uin, agent = world
+    rp = actors.onboard("shop-app", "relying-party", ["relying-party"], ["identity-authority"])
+    actors.grant_claims("shop-app", ["birthdate"])
+    r = rp.post("/credentials/v1/offers", json={"kyc": kyc_for(rp, uin, consented=["birthdate"])})
+    assert error(r, 403) == "insufficient_scope"
+    assert error(agent.post("/credentials/v1/offers", json={"kyc": "nope"})) == "invalid_credential_request"
+    monkeypatch.setattr(service, "OFFER_LIFETIME", -1)
+    code = agent.post("/credentials/v1/offers", json={"kyc": kyc_for(agent, uin)}).json()[
+        "credential_offer"]["grants"][PRE_AUTH]["pre-authorized_code"]
+    assert redeem(client, code).json()["error"] == "invalid_grant"

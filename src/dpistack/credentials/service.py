@@ -10,28 +10,37 @@ What it does in this slice (OpenID for Verifiable Credential Issuance 1.0):
   in the ``jwk`` header, ``aud`` the issuer, ``nonce`` a fresh ``c_nonce``) and one SD-JWT VC
   per proof, bound to that key, signed with the platform's ES256 key (the one in the JWKS).
 
-The caller is an issuer agent (a participant permitted ``credentials:issue``). The person's
-claims come only from identity's public API: the ``kyc+jwt`` the agent received from
-``POST /identity/v1/kyc`` (an eKYC release the person consented to), verified here with the
-platform's JWKS, addressed to that agent and fresh. The pre-authorized code and
-authorization-code flows (the wallet's own access token) are not built yet.
+* the pre-authorized code flow: an issuer agent makes a credential offer, the wallet redeems
+  its code once at ``POST /oauth/token`` (grant ``urn:ietf:params:oauth:grant-type:
+  pre-authorized_code``, anonymous) for an access token for the credential endpoint.
+
+The person's claims come only from identity's public API: the ``kyc+jwt`` an issuer agent (a
+participant permitted ``credentials:issue``) received from ``POST /identity/v1/kyc`` (an eKYC
+release the person consented to), verified here with the platform's JWKS, addressed to that
+agent and fresh; the agent either asks for the credential itself (with the holder's proof) or
+makes an offer from it. The authorization-code flow through the platform's OpenID provider is
+not built yet.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 import time
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
 from dpistack.core.platform import Platform
 from dpistack.credentials import sdjwt
 from dpistack.credentials.errors import IssuerError
-from dpistack.credentials.models import IssuerNonce
+from dpistack.credentials.models import CredentialOffer, IssuerNonce
 
 CONFIGURATION_ID = "national-id-sd-jwt"
 VCT = "urn:dpistack:vct:national-id:1"
@@ -41,6 +50,9 @@ PROOF_MAX_AGE = 300
 CLOCK_SKEW = 60
 KYC_MAX_AGE = 600  # an eKYC release older than this is not turned into a credential
 BATCH_SIZE = 5
+PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+OFFER_LIFETIME = 600  # seconds a pre-authorized code stays good
+WALLET_TOKEN_SECONDS = 300
 CREDENTIAL_LIFETIME = 365 * 86400
 # Identity's eKYC claims a national ID credential carries (OpenID Connect standard claims), and
 # what the issuer derives. Each is selectively disclosable; ``name#<lang>`` variants too.
@@ -55,12 +67,16 @@ def issuer_id(platform: Platform) -> str:
     return platform.settings.public_url.rstrip("/")
 
 
+def credential_endpoint(platform: Platform) -> str:
+    return issuer_id(platform) + "/credentials/v1/credential"
+
+
 def metadata(platform: Platform) -> dict:
     base = issuer_id(platform)
     display = [{"name": "National ID", "locale": "en"}]
     return {
         "credential_issuer": base,
-        "credential_endpoint": base + "/credentials/v1/credential",
+        "credential_endpoint": credential_endpoint(platform),
         "nonce_endpoint": base + "/credentials/v1/nonce",
         "display": [{"name": "DPI Stack credential issuer", "locale": "en"}],
         "batch_credential_issuance": {"batch_size": BATCH_SIZE},
@@ -189,9 +205,10 @@ def trusted_issuers(platform: Platform) -> sdjwt.TrustedIssuers:
     return cached[1]
 
 
-def issue_credentials(platform: Platform, agent_id: str, configuration_id: str, proofs: list | None,
-                      kyc: str) -> list[str]:
-    """One SD-JWT VC per proof, each bound to its proof's key (OpenID4VCI 1.0 §8)."""
+def issue_credentials(platform: Platform, configuration_id: str, proofs: list | None, *,
+                      agent_id: str | None = None, kyc: str | None = None, claims: dict | None = None) -> list[str]:
+    """One SD-JWT VC per proof, each bound to its proof's key (OpenID4VCI 1.0 §8); the claims
+    are an offer's (a wallet's request) or from the agent's eKYC release."""
     if configuration_id != CONFIGURATION_ID:
         raise IssuerError("unknown_credential_configuration",
                           f"No credential configuration {configuration_id!r}; this issuer has {CONFIGURATION_ID!r}.")
@@ -204,9 +221,101 @@ def issue_credentials(platform: Platform, agent_id: str, configuration_id: str, 
     nonces = {nonce for _, nonce in checked}
     if len(nonces) != 1:
         raise IssuerError("invalid_nonce", "All proofs of one request carry the same c_nonce.")
-    claims = claims_from_kyc(platform, kyc, agent_id, now)
+    if claims is None:
+        if not kyc or agent_id is None:
+            raise IssuerError("invalid_credential_request", "An issuer agent sends the person's eKYC release as kyc.")
+        claims = claims_from_kyc(platform, kyc, agent_id, now)
     if not _take_nonce(platform, nonces.pop()):
         raise IssuerError("invalid_nonce", "The proof's nonce is unknown, used or expired: get a new c_nonce.")
     key = signing_key(platform)
     return [sdjwt.issue(claims, issuer=issuer_id(platform), vct=VCT, key=key, holder_jwk=jwk, decoys=3,
                         lifetime=CREDENTIAL_LIFETIME, now=int(now)) for jwk, _ in checked]
+
+
+# -- the pre-authorized code flow ------------------------------------------------------------
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def create_offer(platform: Platform, agent_id: str, kyc: str) -> dict:
+    """A credential offer (OpenID4VCI 1.0 §4.1) for the person of ``kyc``, by value and as an
+    ``openid-credential-offer://`` URI (what a QR code shows the wallet)."""
+    claims = claims_from_kyc(platform, kyc, agent_id, time.time())
+    code, offer_id, now = secrets.token_urlsafe(32), str(uuid.uuid4()), datetime.now(UTC)
+    with platform.db.uow(write=True) as session:
+        session.execute(delete(CredentialOffer).where(CredentialOffer.expires_at < now))
+        session.add(CredentialOffer(id=offer_id, code_hash=_code_hash(code), agent_id=agent_id, claims=claims,
+                                    expires_at=now + timedelta(seconds=OFFER_LIFETIME)))
+    offer = {"credential_issuer": issuer_id(platform), "credential_configuration_ids": [CONFIGURATION_ID],
+             "grants": {PRE_AUTHORIZED_GRANT: {"pre-authorized_code": code}}}
+    uri = "openid-credential-offer://?" + urlencode({"credential_offer": json.dumps(offer, separators=(",", ":"))})
+    return {"offer_id": offer_id, "expires_in": OFFER_LIFETIME, "credential_offer": offer,
+            "credential_offer_uri": uri}
+
+
+def redeem_pre_authorized_code(platform: Platform, form: dict[str, str]) -> dict:
+    """The token endpoint's grant handler: a code, once and in time, for a short access token
+    whose audience is the credential endpoint (so no participant API accepts it)."""
+    from dpistack.core.auth import ACCESS_TOKEN_TYPE, sign_jwt
+    from dpistack.governance.oauth import OAuthError
+
+    code = form.get("pre-authorized_code")
+    if not code or len(code) > 200:
+        raise OAuthError("invalid_request", "pre-authorized_code is missing")
+    if form.get("tx_code"):
+        raise OAuthError("invalid_grant", "this offer has no transaction code")
+    now = datetime.now(UTC)
+    with platform.db.uow(write=True) as session:
+        redeemed = session.execute(
+            update(CredentialOffer)
+            .where(CredentialOffer.code_hash == _code_hash(code), CredentialOffer.redeemed_at.is_(None),
+                   CredentialOffer.expires_at >= now)
+            .values(redeemed_at=now, expires_at=now + timedelta(seconds=WALLET_TOKEN_SECONDS)))
+        offer_id = session.scalar(select(CredentialOffer.id).where(CredentialOffer.code_hash == _code_hash(code))) \
+            if redeemed.rowcount == 1 else None
+    if offer_id is None:
+        raise OAuthError("invalid_grant", "the pre-authorized code is unknown, used or expired")
+    iat = int(time.time())
+    token = sign_jwt(platform, {
+        "iss": platform.settings.public_url, "sub": offer_id, "aud": credential_endpoint(platform),
+        "client_id": form.get("client_id") or "anonymous-wallet", "scope": "national_id_credential",
+        "iat": iat, "exp": iat + WALLET_TOKEN_SECONDS, "jti": str(uuid.uuid4())}, typ=ACCESS_TOKEN_TYPE)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": WALLET_TOKEN_SECONDS,
+            "authorization_details": [{"type": "openid_credential", "credential_configuration_id": CONFIGURATION_ID}]}
+
+
+def is_wallet_token(platform: Platform, token: str) -> bool:
+    """Whether a bearer token claims the credential endpoint as its audience (unverified: it
+    only chooses which check applies)."""
+    try:
+        payload = sdjwt._json(token.split(".")[1])
+    except (IndexError, ValueError, UnicodeError):
+        return False
+    return isinstance(payload, dict) and payload.get("aud") == credential_endpoint(platform)
+
+
+def wallet_claims(platform: Platform, token: str) -> dict:
+    """The claims of the offer a wallet's access token was issued for; ``invalid_token`` else."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
+    from dpistack.core.auth import ACCESS_TOKEN_TYPE
+
+    try:
+        decoded = jwt.decode(token, platform.keys.verification_keyset(), algorithms=["ES256", "EdDSA"])
+    except (JoseError, ValueError, TypeError) as exc:
+        raise IssuerError("invalid_token", "The access token does not verify.", 401) from exc
+    claims = decoded.claims
+    if (decoded.header.get("typ") != ACCESS_TOKEN_TYPE or claims.get("iss") != platform.settings.public_url
+            or claims.get("aud") != credential_endpoint(platform)):
+        raise IssuerError("invalid_token", "This is not an access token for this credential endpoint.", 401)
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or exp <= time.time():
+        raise IssuerError("invalid_token", "The access token has expired.", 401)
+    with platform.db.uow() as session:
+        offer = session.scalar(select(CredentialOffer).where(
+            CredentialOffer.id == claims.get("sub"), CredentialOffer.redeemed_at.is_not(None),
+            CredentialOffer.expires_at >= datetime.now(UTC)))
+        if offer is None:
+            raise IssuerError("invalid_token", "The offer this token was issued for is gone.", 401)
+        return dict(offer.claims)
