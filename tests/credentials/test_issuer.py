@@ -6,9 +6,7 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi.testclient import TestClient
 
-from dpistack.app import create_app
 from dpistack.core.platform import Platform
 from dpistack.credentials import errors as E
 from dpistack.credentials import sdjwt
@@ -45,7 +43,7 @@ def proof(holder, nonce, aud=ISSUER, typ="openid4vci-proof+jwt", iat=None, **hea
     payload = {"aud": aud, "iat": int(time.time()) if iat is None else iat}
     if nonce is not None:
         payload["nonce"] = nonce
-    return sdjwt._jws(h, payload, holder)
+    return sdjwt.sign_jws(h, payload, holder)
 
 
 def ask(agent, kyc, proofs, config="national-id-sd-jwt"):
@@ -160,7 +158,7 @@ def test_bad_proofs_are_invalid_proof(world, client):
         assert error(ask(agent, kyc, [bad])) == "invalid_proof", bad
     # Signed by another key than the one in its jwk header.
     other = ec.generate_private_key(ec.SECP256R1())
-    forged = sdjwt._jws({"alg": "ES256", "typ": "openid4vci-proof+jwt", "jwk": sdjwt.public_jwk(holder)},
+    forged = sdjwt.sign_jws({"alg": "ES256", "typ": "openid4vci-proof+jwt", "jwk": sdjwt.public_jwk(holder)},
                         {"aud": ISSUER, "iat": int(time.time()), "nonce": c_nonce(client)}, other)
     assert error(ask(agent, kyc, [forged])) == "invalid_proof"
     assert error(ask(agent, kyc, None)) == "invalid_proof"

@@ -74,7 +74,7 @@ def test_plain_claims_and_nested_and_array_disclosures_are_processed(setup):
     payload = {"iss": ISS, "iat": int(time.time()), "vct": VCT, "_sd_alg": "sha-256",
                "address": {"_sd": [digest(inner)], "country": "NG"},
                "nationalities": [{"...": digest(element)}, "GH"]}
-    jwt = sdjwt._jws({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}, payload, issuer.private)
+    jwt = sdjwt.sign_jws({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}, payload, issuer.private)
     result = sdjwt.verify(f"{jwt}~{inner}~{element}~", trusted, require_key_binding=False)
     assert result.claims["address"] == {"country": "NG", "locality": "Ibadan"}
     assert result.claims["nationalities"] == ["NG", "GH"]
@@ -126,12 +126,12 @@ def test_duplicate_disclosure_and_duplicate_digest(setup):
     disc = sdjwt.make_disclosure("x", 1)
     dg = b64e(hashlib.sha256(disc.encode()).digest())
     payload = {"iss": ISS, "vct": VCT, "_sd": [dg, dg]}
-    jwt2 = sdjwt._jws({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}, payload, issuer.private)
+    jwt2 = sdjwt.sign_jws({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}, payload, issuer.private)
     with pytest.raises(E.DuplicateDigest):
         sdjwt.verify(f"{jwt2}~{disc}~", trusted, require_key_binding=False)
     # A disclosed claim that is also a plain claim.
     payload = {"iss": ISS, "vct": VCT, "x": 2, "_sd": [dg]}
-    jwt3 = sdjwt._jws({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}, payload, issuer.private)
+    jwt3 = sdjwt.sign_jws({"alg": "ES256", "typ": "dc+sd-jwt", "kid": "k1"}, payload, issuer.private)
     with pytest.raises(E.ClaimConflict):
         sdjwt.verify(f"{jwt3}~{disc}~", trusted, require_key_binding=False)
 
@@ -186,7 +186,7 @@ def test_expired_unknown_issuer_wrong_typ_bad_signature(setup):
         sdjwt.verify(present(forged, holder), trusted, audience=AUD, nonce=NONCE)
     jwt = credential.split("~")[0]
     payload = json.loads(b64d(jwt.split(".")[1]))
-    as_plain_jwt = sdjwt._jws({"alg": "ES256", "typ": "JWT", "kid": "k1"}, payload, issuer.private)
+    as_plain_jwt = sdjwt.sign_jws({"alg": "ES256", "typ": "JWT", "kid": "k1"}, payload, issuer.private)
     with pytest.raises(E.WrongType):
         sdjwt.verify(as_plain_jwt + "~", trusted, require_key_binding=False)
     # A payload changed after signing (an added claim) fails the issuer's signature.

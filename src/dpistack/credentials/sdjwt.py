@@ -56,7 +56,7 @@ def b64d(text: str) -> bytes:
 _loads = json.JSONDecoder().decode  # on str: json.loads on bytes first guesses their encoding
 
 
-def _json(text: str) -> Any:
+def b64json(text: str) -> Any:
     return _loads(b64d(text).decode("utf-8"))
 
 
@@ -131,14 +131,14 @@ def key_from_jwk(jwk: Any) -> ec.EllipticCurvePublicKey:
 
 
 # -- JWT parts -------------------------------------------------------------------------------
-def _parse_jws(token: str, what: str, error: type[E.SdJwtError]) -> tuple[dict, dict, bytes, bytes]:
+def parse_jws(token: str, what: str, error: type[E.SdJwtError]) -> tuple[dict, dict, bytes, bytes]:
     """(header, payload, signing input, signature) of a compact JWS; ``error`` if malformed."""
     parts = token.split(".")
     if len(parts) != 3:
         raise error(f"The {what} is not a compact JWS (three base64url parts).")
     try:
-        header = _json(parts[0])
-        payload = _json(parts[1])
+        header = b64json(parts[0])
+        payload = b64json(parts[1])
         signature = b64d(parts[2])
         signing_input = (parts[0] + "." + parts[1]).encode("ascii")
     except (ValueError, UnicodeError, binascii.Error) as exc:
@@ -148,7 +148,7 @@ def _parse_jws(token: str, what: str, error: type[E.SdJwtError]) -> tuple[dict, 
     return header, payload, signing_input, signature
 
 
-def _jws(header: dict, payload: dict, private: ec.EllipticCurvePrivateKey) -> str:
+def sign_jws(header: dict, payload: dict, private: ec.EllipticCurvePrivateKey) -> str:
     signing_input = _json_b64(header) + "." + _json_b64(payload)
     return signing_input + "." + sign_es256(private, signing_input.encode("ascii"))
 
@@ -222,7 +222,7 @@ def issue(claims: dict, *, issuer: str, vct: str, key: SigningKey, holder_jwk: d
     if digests:
         payload["_sd"] = sorted(digests)  # sorted: the order says nothing about the claims
         payload["_sd_alg"] = SD_ALG
-    jwt = _jws({"alg": ALG, "typ": SD_JWT_VC_TYP, "kid": key.kid}, payload, key.private)
+    jwt = sign_jws({"alg": ALG, "typ": SD_JWT_VC_TYP, "kid": key.kid}, payload, key.private)
     return "~".join([jwt, *disclosures, ""])
 
 
@@ -250,7 +250,7 @@ def present(sd_jwt: str, disclose: Iterable[str], *, holder_key: ec.EllipticCurv
     prefix = "~".join([jwt, *chosen, ""])
     kb_payload = {"iat": int(time.time()) if now is None else now, "aud": audience, "nonce": nonce,
                   "sd_hash": _digest(prefix)}
-    return prefix + _jws({"alg": ALG, "typ": KB_JWT_TYP}, kb_payload, holder_key)
+    return prefix + sign_jws({"alg": ALG, "typ": KB_JWT_TYP}, kb_payload, holder_key)
 
 
 # -- verifying -------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def verify(presentation: str, issuers: TrustedIssuers, *, audience: str | None =
     kb_jwt, disclosures = parts[-1], parts[1:-1]
     now = time.time() if now is None else now
 
-    header, payload, signing_input, signature = _parse_jws(parts[0], "issuer-signed JWT", E.MalformedSdJwt)
+    header, payload, signing_input, signature = parse_jws(parts[0], "issuer-signed JWT", E.MalformedSdJwt)
     if header.get("typ") != SD_JWT_VC_TYP:
         raise E.WrongType(f"The issuer-signed JWT has typ {header.get('typ')!r}; an SD-JWT VC has {SD_JWT_VC_TYP!r}.")
     if header.get("alg") != ALG:
@@ -329,7 +329,7 @@ def _disclose(payload: dict, disclosures: list[str]) -> dict:
         if digest in decoded:
             raise E.DuplicateDisclosure("The same disclosure is presented twice.")
         try:
-            array = _json(disclosure)
+            array = b64json(disclosure)
         except (ValueError, UnicodeError, binascii.Error) as exc:
             raise E.MalformedDisclosure("A disclosure is not base64url-encoded JSON.") from exc
         if (not isinstance(array, list) or len(array) not in (2, 3) or not isinstance(array[0], str)
@@ -407,7 +407,7 @@ def _disclose(payload: dict, disclosures: list[str]) -> dict:
 
 def _verify_kb(kb_jwt: str, holder_jwk: Any, sd_jwt: str, audience: str | None, nonce: str | None,
                max_age: int, leeway: int, now: float) -> dict:
-    header, payload, signing_input, signature = _parse_jws(kb_jwt, "key-binding JWT", E.BadKeyBinding)
+    header, payload, signing_input, signature = parse_jws(kb_jwt, "key-binding JWT", E.BadKeyBinding)
     if header.get("typ") != KB_JWT_TYP:
         raise E.BadKeyBinding(f"The key-binding JWT has typ {header.get('typ')!r}; it must be {KB_JWT_TYP!r}.")
     if header.get("alg") != ALG:

@@ -39,7 +39,7 @@ from sqlalchemy import delete, select, update
 
 from dpistack.core.platform import Platform
 from dpistack.credentials import sdjwt
-from dpistack.credentials.errors import IssuerError
+from dpistack.credentials.errors import IssuerError, MalformedSdJwt, SdJwtError
 from dpistack.credentials.models import CredentialOffer, IssuerNonce
 
 CONFIGURATION_ID = "national-id-sd-jwt"
@@ -124,8 +124,8 @@ def verify_proof(platform: Platform, proof: Any, now: float) -> tuple[dict, str]
     if not isinstance(proof, str):
         raise IssuerError("invalid_proof", "A jwt proof is a compact JWS string.")
     try:
-        header, payload, signing_input, signature = sdjwt._parse_jws(proof, "proof", sdjwt.E.MalformedSdJwt)
-    except sdjwt.E.SdJwtError as exc:
+        header, payload, signing_input, signature = sdjwt.parse_jws(proof, "proof", MalformedSdJwt)
+    except SdJwtError as exc:
         raise IssuerError("invalid_proof", exc.detail) from exc
     if header.get("typ") != PROOF_TYP:
         raise IssuerError("invalid_proof", f"The proof's typ must be {PROOF_TYP!r}.")
@@ -288,7 +288,7 @@ def is_wallet_token(platform: Platform, token: str) -> bool:
     """Whether a bearer token claims the credential endpoint as its audience (unverified: it
     only chooses which check applies)."""
     try:
-        payload = sdjwt._json(token.split(".")[1])
+        payload = sdjwt.b64json(token.split(".")[1])
     except (IndexError, ValueError, UnicodeError):
         return False
     return isinstance(payload, dict) and payload.get("aud") == credential_endpoint(platform)
