@@ -247,3 +247,22 @@ def test_offers_need_the_right_and_expire(world, client, actors, monkeypatch):
     code = agent.post("/credentials/v1/offers", json={"kyc": kyc_for(agent, uin)}).json()[
         "credential_offer"]["grants"][PRE_AUTH]["pre-authorized_code"]
     assert redeem(client, code).json()["error"] == "invalid_grant"
+
+
+def test_an_independent_verifier_accepts_what_the_endpoint_issued(world, client):
+    """@sd-jwt/sd-jwt-vc verifies a presentation of the platform's credential with the key the
+    platform publishes in its JWKS (found by the credential's kid)."""
+    from .test_interop import run_js
+
+    uin, agent = world
+    wallet = ec.generate_private_key(ec.SECP256R1())
+    r = ask(agent, kyc_for(agent, uin), [proof(wallet, c_nonce(client))])
+    credential = r.json()["credentials"][0]["credential"]
+    kid = sdjwt.parse_jws(credential.split("~")[0], "jwt", E.MalformedSdJwt)[0]["kid"]
+    [jwk] = [k for k in client.get("/.well-known/jwks.json").json()["keys"] if k["kid"] == kid]
+    shown = sdjwt.present(credential, ["age_over_18"], holder_key=wallet, audience="https://bar.test", nonce="z")
+    answer = run_js({"op": "verify", "presentation": shown, "audience": "https://bar.test", "nonce": "z",
+                     "issuer_jwk": {k: jwk[k] for k in ("kty", "crv", "x", "y")}})
+    assert answer["ok"], answer
+    assert answer["payload"]["age_over_18"] is True and "given_name" not in answer["payload"]
+    assert answer["payload"]["iss"] == ISSUER and answer["header"]["kid"] == kid
