@@ -35,7 +35,13 @@ $(AXE): tests/web/package.json tests/web/package-lock.json
 	cd tests/web && npm ci --no-audit --no-fund
 	touch $@
 
-test: $(VENV)/.installed-test $(CHROMIUM) $(AXE)
+# The independent SD-JWT VC implementation the credentials tests check ours against.
+SDJWT_JS := tests/credentials/node_modules/@sd-jwt/sd-jwt-vc/package.json
+$(SDJWT_JS): tests/credentials/package.json tests/credentials/package-lock.json
+	cd tests/credentials && npm ci --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.installed-test $(CHROMIUM) $(AXE) $(SDJWT_JS)
 	$(BIN)/python -m pytest -q
 
 # The portal's CSS/JS (GOV.UK Frontend, system fonts, no crown), rebuilt from web/ and committed

@@ -10,6 +10,7 @@ from dpistack.consent import api as consent_api
 from dpistack.core.errors import error_format, install_handlers
 from dpistack.core.http import App, BodyLimit, Metrics
 from dpistack.core.platform import Platform
+from dpistack.credentials import api as credentials_api
 from dpistack.governance import api as governance_api
 from dpistack.exchange import api as exchange_api
 from dpistack.exchange import errors as exchange_errors
@@ -36,7 +37,7 @@ def create_app(platform: Platform) -> App:
         lifespan=lifespan,
         title="DPI Stack",
         version=__version__,
-        description="Digital public infrastructure: governance, transparency log, identity, payments, data exchange.",
+        description="Digital public infrastructure: governance, transparency log, identity, credentials, payments, data exchange.",
     )
     app.state.platform = platform
     mediator = app.state.mediator = Mediator(platform)
@@ -46,11 +47,12 @@ def create_app(platform: Platform) -> App:
     install_handlers(app)
     oauth.install_handlers(app)
     payments_api.install_handlers(app)
+    credentials_api.install_handlers(app)
     web_router.install_handlers(app)
     # FastAPI tries routes in order: the busiest (authentication of people) first.
     routers = [identity_api.router, payments_api.router, core_api.router, oauth.router, governance_api.router,
                transparency_api.router, oidc_api.router, residents_api.router, payments_admin_api.router,
-               consent_api.router, exchange_api.router,
+               consent_api.router, exchange_api.router, credentials_api.router,
                web_router.router]  # the portal last: it never shadows an API
     for router in routers:
         app.include_router(router)

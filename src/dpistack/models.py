@@ -7,3 +7,4 @@ from dpistack.identity import models as identity_models  # noqa: F401,E402
 from dpistack.payments import models as payments_models  # noqa: F401,E402
 from dpistack.exchange import models as exchange_models  # noqa: F401,E402
 from dpistack.consent import models as consent_models  # noqa: F401,E402
+from dpistack.credentials import models as credentials_models  # noqa: F401,E402

@@ -30,6 +30,7 @@ _BY_ROLE = {
     "fsp": ["role:payments-regulator"],
     "registration": ["role:identity-authority"],
     "relying-party": ["role:identity-authority"],
+    "credential-issuer": ["role:identity-authority"],
     "hub": ["role:platform-operator", "role:data-protection-authority"],
 }
 _PARTICIPANT_RULE = {"by_role": _BY_ROLE, "default": ["role:platform-operator"]}

@@ -11,7 +11,8 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="l
 
 INSTITUTION_KINDS = ("ministry", "agency", "bank", "wallet-provider", "relying-party", "foreign-hub", "registry")
 # Roles an institution can be onboarded with. Authority roles are set at `dpi init` only.
-PARTICIPANT_ROLES = ("fsp", "registration", "relying-party", "hub", "data-provider", "data-consumer")
+PARTICIPANT_ROLES = ("fsp", "registration", "relying-party", "hub", "data-provider", "data-consumer",
+                     "credential-issuer")
 DATA_ACTIONS = ("data:read",)
 
 
@@ -57,7 +58,7 @@ class Onboard(_Strict):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     kind: Literal[INSTITUTION_KINDS]  # type: ignore[valid-type]
-    roles: list[Literal[PARTICIPANT_ROLES]] = Field(min_length=1, max_length=6)  # type: ignore[valid-type]
+    roles: list[Literal[PARTICIPANT_ROLES]] = Field(min_length=1, max_length=7)  # type: ignore[valid-type]
     jwks: JWKS
     endpoints: dict[Slug, HttpUrl] = Field(default_factory=dict, max_length=20)
 

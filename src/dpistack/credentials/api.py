@@ -1,0 +1,139 @@
+"""The credential issuer's HTTP API (OpenID4VCI 1.0): metadata, nonce endpoint, credential endpoint.
+
+Errors under ``/credentials/v1`` are answered in OpenID4VCI's format (``{"error",
+"error_description"}``, §8.3.1): the issuer's own codes (``invalid_proof``, ``invalid_nonce``,
+``invalid_credential_request``, ``unknown_credential_configuration``), and RFC 6750's for the
+access token (``invalid_token``, ``insufficient_scope``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from dpistack.core.auth import Caller, bearer_token
+from dpistack.core.errors import error_format
+from dpistack.core.http import get_platform
+from dpistack.core.platform import Platform
+from dpistack.credentials import service
+from dpistack.credentials.errors import IssuerError
+from dpistack.governance.oauth import GRANT_HANDLERS
+from dpistack.governance.policy import require
+
+log = logging.getLogger("dpistack.credentials")
+router = APIRouter(tags=["credentials"])
+# The wallet redeems a credential offer's code at the platform's token endpoint.
+GRANT_HANDLERS[service.PRE_AUTHORIZED_GRANT] = service.redeem_pre_authorized_code
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class _Error(BaseModel):
+    error: str
+    error_description: str | None = None
+
+
+ERRORS = {400: {"model": _Error}, 401: {"model": _Error}, 403: {"model": _Error}}
+
+
+class Proofs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jwt: list[str] = Field(min_length=1, max_length=service.BATCH_SIZE,
+                           description="Proofs of possession of the holder's key (openid4vci-proof+jwt)")
+
+
+class CredentialRequest(BaseModel):
+    credential_configuration_id: str = Field(max_length=100, examples=[service.CONFIGURATION_ID])
+    proofs: Proofs | None = None
+    kyc: str | None = Field(None, min_length=1, max_length=16_384,
+                            description="An issuer agent's request: the kyc+jwt it received from POST "
+                                        "/identity/v1/kyc (an extension of OpenID4VCI). A wallet, whose "
+                                        "access token came from a credential offer, sends none.")
+
+
+class OfferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kyc: str = Field(min_length=1, max_length=16_384, description="The kyc+jwt from POST /identity/v1/kyc")
+
+
+class CredentialResponse(BaseModel):
+    credentials: list[dict]
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(IssuerError)
+    async def _issuer_error(request: Request, exc: IssuerError):
+        log.info("credential request refused at %s: %s (%s)", request.url.path, exc.error, exc.description)
+        headers = dict(NO_STORE)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = f'Bearer error="{exc.error}"'
+        return JSONResponse({"error": exc.error, "error_description": exc.description},
+                            status_code=exc.status, headers=headers)
+
+    error_format(app, "/credentials/v1", render)
+
+
+def render(status: int, title: str, detail: str, exc: Exception | None) -> Response:
+    """The core's errors (no token, a body that fails the schema, …) in OpenID4VCI's format."""
+    headers = dict(NO_STORE)
+    if status == 401:
+        error = "invalid_token"
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif status == 403:
+        error = "insufficient_scope"
+    elif status >= 500:
+        error = "server_error"
+    else:
+        error = "invalid_credential_request"
+        status = 400 if status == 422 else status  # OpenID4VCI answers a bad request with 400
+    return JSONResponse({"error": error, "error_description": detail}, status_code=status, headers=headers)
+
+
+@router.get("/.well-known/openid-credential-issuer", summary="Credential issuer metadata (OpenID4VCI 1.0 §12.2)")
+async def issuer_metadata(platform: Platform = Depends(get_platform)) -> dict:
+    return service.metadata(platform)
+
+
+@router.post("/credentials/v1/nonce", responses=ERRORS, summary="A fresh c_nonce (OpenID4VCI 1.0 §7)")
+def nonce(platform: Platform = Depends(get_platform)) -> JSONResponse:
+    return JSONResponse({"c_nonce": service.new_nonce(platform)}, headers=NO_STORE)
+
+
+_agent = require("credentials:issue")
+
+
+async def requester(request: Request) -> Caller | dict:
+    """A wallet with an access token from a credential offer (the offer's claims), else an
+    issuer agent permitted ``credentials:issue`` (its Caller)."""
+    platform: Platform = request.app.state.platform
+    token = bearer_token(request)
+    if service.is_wallet_token(platform, token):
+        return await run_in_threadpool(service.wallet_claims, platform, token)
+    return await _agent(request)
+
+
+@router.post("/credentials/v1/offers", status_code=201, responses=ERRORS,
+             summary="A credential offer with a pre-authorized code, for the person of an eKYC release")
+def offer(body: OfferRequest, caller: Caller = Depends(_agent),
+          platform: Platform = Depends(get_platform)) -> JSONResponse:
+    return JSONResponse(service.create_offer(platform, caller.participant_id, body.kyc), status_code=201,
+                        headers=NO_STORE)
+
+
+@router.post("/credentials/v1/credential", response_model=CredentialResponse, responses=ERRORS,
+             summary="Issue SD-JWT VCs bound to the holder's keys (OpenID4VCI 1.0 §8)")
+def credential(body: CredentialRequest, who: Caller | dict = Depends(requester),
+               platform: Platform = Depends(get_platform)) -> JSONResponse:
+    proofs = body.proofs.jwt if body.proofs else None
+    if isinstance(who, Caller):
+        issued = service.issue_credentials(platform, body.credential_configuration_id, proofs,
+                                           agent_id=who.participant_id, kyc=body.kyc)
+    else:
+        if body.kyc is not None:
+            raise IssuerError("invalid_credential_request", "A wallet's request carries no kyc: the offer has the claims.")
+        issued = service.issue_credentials(platform, body.credential_configuration_id, proofs, claims=who)
+    return JSONResponse({"credentials": [{"credential": c} for c in issued]}, headers=NO_STORE)

@@ -1,0 +1,100 @@
+"""Credential errors, each carrying a machine-readable ``code`` and a sentence for people.
+
+SD-JWT verification raises a :class:`SdJwtError` subclass that names what is wrong (a verifier
+shows the reason, never a bare "invalid"). The issuer's HTTP API answers with OpenID4VCI's
+error format (``{"error", "error_description"}``, OpenID4VCI 1.0 §8.3.1): :class:`IssuerError`.
+"""
+
+from __future__ import annotations
+
+
+class SdJwtError(Exception):
+    """An SD-JWT (VC) that does not verify. ``code`` says why, for machines."""
+
+    code = "invalid_sd_jwt"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class MalformedSdJwt(SdJwtError):
+    code = "malformed"
+
+
+class WrongType(SdJwtError):
+    code = "wrong_typ"
+
+
+class UnsupportedAlgorithm(SdJwtError):
+    code = "unsupported_alg"
+
+
+class UnknownIssuerKey(SdJwtError):
+    code = "unknown_issuer_key"
+
+
+class BadSignature(SdJwtError):
+    code = "bad_signature"
+
+
+class Expired(SdJwtError):
+    code = "expired"
+
+
+class NotYetValid(SdJwtError):
+    code = "not_yet_valid"
+
+
+class MalformedDisclosure(SdJwtError):
+    code = "malformed_disclosure"
+
+
+class UnknownDigest(SdJwtError):
+    """A disclosure whose digest the issuer did not sign: tampered with, or from another credential."""
+
+    code = "unknown_digest"
+
+
+class DuplicateDisclosure(SdJwtError):
+    code = "duplicate_disclosure"
+
+
+class DuplicateDigest(SdJwtError):
+    code = "duplicate_digest"
+
+
+class ClaimConflict(SdJwtError):
+    code = "claim_conflict"
+
+
+class MissingKeyBinding(SdJwtError):
+    code = "missing_kb_jwt"
+
+
+class BadKeyBinding(SdJwtError):
+    code = "bad_kb_jwt"
+
+
+class WrongHolderKey(SdJwtError):
+    code = "wrong_holder_key"
+
+
+class WrongNonce(SdJwtError):
+    code = "wrong_nonce"
+
+
+class WrongAudience(SdJwtError):
+    code = "wrong_audience"
+
+
+class StaleKeyBinding(SdJwtError):
+    code = "stale_kb_jwt"
+
+
+class IssuerError(Exception):
+    """An OpenID4VCI error answer: ``error`` is one of the protocol's codes."""
+
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status

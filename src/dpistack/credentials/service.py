@@ -1,0 +1,321 @@
+"""The OpenID4VCI issuer of the national ID credential (an SD-JWT VC), free of HTTP.
+
+What it does in this slice (OpenID for Verifiable Credential Issuance 1.0):
+
+* its metadata (``/.well-known/openid-credential-issuer``): one configuration,
+  ``national-id-sd-jwt``, ``format: dc+sd-jwt``, holder binding by ``jwk``, ``jwt`` proofs;
+* ``c_nonce`` values from the nonce endpoint, kept in ``credentials_nonces`` (so every worker
+  process sees them), short-lived and taken once;
+* the credential endpoint: proofs of the holder's key (``typ: openid4vci-proof+jwt``, the key
+  in the ``jwk`` header, ``aud`` the issuer, ``nonce`` a fresh ``c_nonce``) and one SD-JWT VC
+  per proof, bound to that key, signed with the platform's ES256 key (the one in the JWKS).
+
+* the pre-authorized code flow: an issuer agent makes a credential offer, the wallet redeems
+  its code once at ``POST /oauth/token`` (grant ``urn:ietf:params:oauth:grant-type:
+  pre-authorized_code``, anonymous) for an access token for the credential endpoint.
+
+The person's claims come only from identity's public API: the ``kyc+jwt`` an issuer agent (a
+participant permitted ``credentials:issue``) received from ``POST /identity/v1/kyc`` (an eKYC
+release the person consented to), verified here with the platform's JWKS, addressed to that
+agent and fresh; the agent either asks for the credential itself (with the holder's proof) or
+makes an offer from it. The authorization-code flow through the platform's OpenID provider is
+not built yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import delete, select, update
+
+from dpistack.core.platform import Platform
+from dpistack.credentials import sdjwt
+from dpistack.credentials.errors import IssuerError, MalformedSdJwt, SdJwtError
+from dpistack.credentials.models import CredentialOffer, IssuerNonce
+
+CONFIGURATION_ID = "national-id-sd-jwt"
+VCT = "urn:dpistack:vct:national-id:1"
+PROOF_TYP = "openid4vci-proof+jwt"
+NONCE_LIFETIME = 300  # seconds a c_nonce stays good
+PROOF_MAX_AGE = 300
+CLOCK_SKEW = 60
+KYC_MAX_AGE = 600  # an eKYC release older than this is not turned into a credential
+BATCH_SIZE = 5
+PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+OFFER_LIFETIME = 600  # seconds a pre-authorized code stays good
+WALLET_TOKEN_SECONDS = 300
+CREDENTIAL_LIFETIME = 365 * 86400
+# Identity's eKYC claims a national ID credential carries (OpenID Connect standard claims), and
+# what the issuer derives. Each is selectively disclosable; ``name#<lang>`` variants too.
+CLAIMS = {
+    "given_name": "Given name", "family_name": "Family name", "name": "Full name", "birthdate": "Date of birth",
+    "gender": "Gender", "address": "Address", "age_over_18": "Over 18",
+}
+_CLAIM_NAME = re.compile(r"^(given_name|family_name|name|birthdate|gender|address)(#[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*)?$")
+
+
+def issuer_id(platform: Platform) -> str:
+    return platform.settings.public_url.rstrip("/")
+
+
+def credential_endpoint(platform: Platform) -> str:
+    return issuer_id(platform) + "/credentials/v1/credential"
+
+
+def metadata(platform: Platform) -> dict:
+    base = issuer_id(platform)
+    display = [{"name": "National ID", "locale": "en"}]
+    return {
+        "credential_issuer": base,
+        "credential_endpoint": credential_endpoint(platform),
+        "nonce_endpoint": base + "/credentials/v1/nonce",
+        "display": [{"name": "DPI Stack credential issuer", "locale": "en"}],
+        "batch_credential_issuance": {"batch_size": BATCH_SIZE},
+        "credential_configurations_supported": {
+            CONFIGURATION_ID: {
+                "format": "dc+sd-jwt",
+                "vct": VCT,
+                "scope": "national_id_credential",
+                "cryptographic_binding_methods_supported": ["jwk"],
+                "credential_signing_alg_values_supported": [sdjwt.ALG],
+                "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": [sdjwt.ALG]}},
+                "credential_metadata": {
+                    "display": display,
+                    "claims": [{"path": [name], "display": [{"name": label, "locale": "en"}]}
+                               for name, label in CLAIMS.items()],
+                },
+            }
+        },
+    }
+
+
+# -- nonces ----------------------------------------------------------------------------------
+def new_nonce(platform: Platform) -> str:
+    """A fresh ``c_nonce``, stored until it is used or expires (expired ones are swept here)."""
+    nonce = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    with platform.db.uow(write=True) as session:
+        session.execute(delete(IssuerNonce).where(IssuerNonce.expires_at < now))
+        session.add(IssuerNonce(nonce=nonce, expires_at=now + timedelta(seconds=NONCE_LIFETIME)))
+    return nonce
+
+
+def _take_nonce(platform: Platform, nonce: str) -> bool:
+    """True once for a stored, unexpired nonce (the DELETE decides, so two workers cannot both take it)."""
+    with platform.db.uow(write=True) as session:
+        taken = session.execute(delete(IssuerNonce).where(
+            IssuerNonce.nonce == nonce, IssuerNonce.expires_at >= datetime.now(UTC)))
+    return taken.rowcount == 1
+
+
+# -- proofs of the holder's key --------------------------------------------------------------
+def verify_proof(platform: Platform, proof: Any, now: float) -> tuple[dict, str]:
+    """(the holder's public JWK, the proof's nonce) of a valid ``jwt`` proof (OpenID4VCI 1.0
+    Appendix F.1), else ``invalid_proof``. The nonce is checked by the caller."""
+    if not isinstance(proof, str):
+        raise IssuerError("invalid_proof", "A jwt proof is a compact JWS string.")
+    try:
+        header, payload, signing_input, signature = sdjwt.parse_jws(proof, "proof", MalformedSdJwt)
+    except SdJwtError as exc:
+        raise IssuerError("invalid_proof", exc.detail) from exc
+    if header.get("typ") != PROOF_TYP:
+        raise IssuerError("invalid_proof", f"The proof's typ must be {PROOF_TYP!r}.")
+    if header.get("alg") != sdjwt.ALG:
+        raise IssuerError("invalid_proof", f"Proof algorithm {header.get('alg')!r} is not supported (ES256).")
+    if "kid" in header or "x5c" in header or "trust_chain" in header:
+        raise IssuerError("invalid_proof", "The holder's key must be given in the proof's jwk header, and only there.")
+    try:
+        key = sdjwt.key_from_jwk(header.get("jwk"))
+    except ValueError as exc:
+        raise IssuerError("invalid_proof", f"The proof's jwk header is not a P-256 public key: {exc}.") from exc
+    if not sdjwt.verify_es256(key, signing_input, signature):
+        raise IssuerError("invalid_proof", "The proof's signature does not verify with the key in its jwk header.")
+    aud = payload.get("aud")
+    if not (aud == issuer_id(platform) or (isinstance(aud, list) and issuer_id(platform) in aud)):
+        raise IssuerError("invalid_proof", f"The proof's aud must be the credential issuer {issuer_id(platform)!r}.")
+    iat = payload.get("iat")
+    if not isinstance(iat, (int, float)) or isinstance(iat, bool) or not now - PROOF_MAX_AGE <= iat <= now + CLOCK_SKEW:
+        raise IssuerError("invalid_proof", "The proof's iat is missing or not recent.")
+    nonce = payload.get("nonce")
+    if not isinstance(nonce, str) or not nonce:
+        raise IssuerError("invalid_nonce", "The proof carries no nonce: get a c_nonce from the nonce endpoint.")
+    jwk = header["jwk"]
+    return {k: jwk[k] for k in ("kty", "crv", "x", "y")}, nonce
+
+
+# -- the person's claims, from identity's eKYC release ---------------------------------------
+def claims_from_kyc(platform: Platform, kyc: str, agent_id: str, now: float) -> dict:
+    """The claims of a ``kyc+jwt`` signed by this platform for ``agent_id``, recent; plus
+    ``age_over_18`` derived from ``birthdate``."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
+    try:
+        decoded = jwt.decode(kyc, platform.keys.verification_keyset(), algorithms=["ES256", "EdDSA"])
+    except (JoseError, ValueError, TypeError) as exc:
+        raise IssuerError("invalid_credential_request", "kyc is not an eKYC release signed by this platform.") from exc
+    if decoded.header.get("typ") != "kyc+jwt":
+        raise IssuerError("invalid_credential_request", "kyc must be the kyc+jwt from POST /identity/v1/kyc.")
+    payload = decoded.claims
+    if payload.get("iss") != platform.settings.public_url or payload.get("aud") != agent_id:
+        raise IssuerError("invalid_credential_request", "This eKYC release was not made for you by this platform.")
+    iat = payload.get("iat")
+    if not isinstance(iat, (int, float)) or not now - KYC_MAX_AGE <= iat <= now + CLOCK_SKEW:
+        raise IssuerError("invalid_credential_request", f"The eKYC release is older than {KYC_MAX_AGE} s; ask again.")
+    claims = {k: v for k, v in payload.items() if _CLAIM_NAME.match(k)}
+    if not claims:
+        raise IssuerError("invalid_credential_request", "The eKYC release carries no claim a national ID credential holds.")
+    birthdate = claims.get("birthdate")
+    if isinstance(birthdate, str):
+        try:
+            born = date.fromisoformat(birthdate)
+        except ValueError:
+            born = None
+        if born is not None:
+            today = datetime.fromtimestamp(now, UTC).date()
+            age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+            claims["age_over_18"] = age >= 18
+    return claims
+
+
+# -- issuing ---------------------------------------------------------------------------------
+def signing_key(platform: Platform) -> sdjwt.SigningKey:
+    info, key = platform.keys.active("ES256")
+    private: ec.EllipticCurvePrivateKey = key.private_key  # type: ignore[assignment]
+    return sdjwt.SigningKey(info.kid, private)
+
+
+def trusted_issuers(platform: Platform) -> sdjwt.TrustedIssuers:
+    """This platform as an issuer with its ES256 keys (active and retired), parsed once per key change."""
+    kids = tuple(i.kid for i in platform.keys.keys() if i.purpose == "jwt" and i.alg == "ES256")
+    cached = platform.extras.get("credentials_trusted_issuers")
+    if cached is None or cached[0] != kids:
+        trusted = sdjwt.TrustedIssuers()
+        trusted.add_jwks(issuer_id(platform), platform.keys.jwks())
+        cached = platform.extras["credentials_trusted_issuers"] = (kids, trusted)
+    return cached[1]
+
+
+def issue_credentials(platform: Platform, configuration_id: str, proofs: list | None, *,
+                      agent_id: str | None = None, kyc: str | None = None, claims: dict | None = None) -> list[str]:
+    """One SD-JWT VC per proof, each bound to its proof's key (OpenID4VCI 1.0 §8); the claims
+    are an offer's (a wallet's request) or from the agent's eKYC release."""
+    if configuration_id != CONFIGURATION_ID:
+        raise IssuerError("unknown_credential_configuration",
+                          f"No credential configuration {configuration_id!r}; this issuer has {CONFIGURATION_ID!r}.")
+    if not proofs:
+        raise IssuerError("invalid_proof", "The request needs proofs.jwt: a proof of the holder's key.")
+    if len(proofs) > BATCH_SIZE:
+        raise IssuerError("invalid_credential_request", f"At most {BATCH_SIZE} proofs in one request.")
+    now = time.time()
+    checked = [verify_proof(platform, proof, now) for proof in proofs]
+    nonces = {nonce for _, nonce in checked}
+    if len(nonces) != 1:
+        raise IssuerError("invalid_nonce", "All proofs of one request carry the same c_nonce.")
+    if claims is None:
+        if not kyc or agent_id is None:
+            raise IssuerError("invalid_credential_request", "An issuer agent sends the person's eKYC release as kyc.")
+        claims = claims_from_kyc(platform, kyc, agent_id, now)
+    if not _take_nonce(platform, nonces.pop()):
+        raise IssuerError("invalid_nonce", "The proof's nonce is unknown, used or expired: get a new c_nonce.")
+    key = signing_key(platform)
+    return [sdjwt.issue(claims, issuer=issuer_id(platform), vct=VCT, key=key, holder_jwk=jwk, decoys=3,
+                        lifetime=CREDENTIAL_LIFETIME, now=int(now)) for jwk, _ in checked]
+
+
+# -- the pre-authorized code flow ------------------------------------------------------------
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def create_offer(platform: Platform, agent_id: str, kyc: str) -> dict:
+    """A credential offer (OpenID4VCI 1.0 §4.1) for the person of ``kyc``, by value and as an
+    ``openid-credential-offer://`` URI (what a QR code shows the wallet)."""
+    claims = claims_from_kyc(platform, kyc, agent_id, time.time())
+    code, offer_id, now = secrets.token_urlsafe(32), str(uuid.uuid4()), datetime.now(UTC)
+    with platform.db.uow(write=True) as session:
+        session.execute(delete(CredentialOffer).where(CredentialOffer.expires_at < now))
+        session.add(CredentialOffer(id=offer_id, code_hash=_code_hash(code), agent_id=agent_id, claims=claims,
+                                    expires_at=now + timedelta(seconds=OFFER_LIFETIME)))
+    offer = {"credential_issuer": issuer_id(platform), "credential_configuration_ids": [CONFIGURATION_ID],
+             "grants": {PRE_AUTHORIZED_GRANT: {"pre-authorized_code": code}}}
+    uri = "openid-credential-offer://?" + urlencode({"credential_offer": json.dumps(offer, separators=(",", ":"))})
+    return {"offer_id": offer_id, "expires_in": OFFER_LIFETIME, "credential_offer": offer,
+            "credential_offer_uri": uri}
+
+
+def redeem_pre_authorized_code(platform: Platform, form: dict[str, str]) -> dict:
+    """The token endpoint's grant handler: a code, once and in time, for a short access token
+    whose audience is the credential endpoint (so no participant API accepts it)."""
+    from dpistack.core.auth import ACCESS_TOKEN_TYPE, sign_jwt
+    from dpistack.governance.oauth import OAuthError
+
+    code = form.get("pre-authorized_code")
+    if not code or len(code) > 200:
+        raise OAuthError("invalid_request", "pre-authorized_code is missing")
+    if form.get("tx_code"):
+        raise OAuthError("invalid_grant", "this offer has no transaction code")
+    now = datetime.now(UTC)
+    with platform.db.uow(write=True) as session:
+        redeemed = session.execute(
+            update(CredentialOffer)
+            .where(CredentialOffer.code_hash == _code_hash(code), CredentialOffer.redeemed_at.is_(None),
+                   CredentialOffer.expires_at >= now)
+            .values(redeemed_at=now, expires_at=now + timedelta(seconds=WALLET_TOKEN_SECONDS)))
+        offer_id = session.scalar(select(CredentialOffer.id).where(CredentialOffer.code_hash == _code_hash(code))) \
+            if redeemed.rowcount == 1 else None
+    if offer_id is None:
+        raise OAuthError("invalid_grant", "the pre-authorized code is unknown, used or expired")
+    iat = int(time.time())
+    token = sign_jwt(platform, {
+        "iss": platform.settings.public_url, "sub": offer_id, "aud": credential_endpoint(platform),
+        "client_id": form.get("client_id") or "anonymous-wallet", "scope": "national_id_credential",
+        "iat": iat, "exp": iat + WALLET_TOKEN_SECONDS, "jti": str(uuid.uuid4())}, typ=ACCESS_TOKEN_TYPE)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": WALLET_TOKEN_SECONDS,
+            "authorization_details": [{"type": "openid_credential", "credential_configuration_id": CONFIGURATION_ID}]}
+
+
+def is_wallet_token(platform: Platform, token: str) -> bool:
+    """Whether a bearer token claims the credential endpoint as its audience (unverified: it
+    only chooses which check applies)."""
+    try:
+        payload = sdjwt.b64json(token.split(".")[1])
+    except (IndexError, ValueError, UnicodeError):
+        return False
+    return isinstance(payload, dict) and payload.get("aud") == credential_endpoint(platform)
+
+
+def wallet_claims(platform: Platform, token: str) -> dict:
+    """The claims of the offer a wallet's access token was issued for; ``invalid_token`` else."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
+    from dpistack.core.auth import ACCESS_TOKEN_TYPE
+
+    try:
+        decoded = jwt.decode(token, platform.keys.verification_keyset(), algorithms=["ES256", "EdDSA"])
+    except (JoseError, ValueError, TypeError) as exc:
+        raise IssuerError("invalid_token", "The access token does not verify.", 401) from exc
+    claims = decoded.claims
+    if (decoded.header.get("typ") != ACCESS_TOKEN_TYPE or claims.get("iss") != platform.settings.public_url
+            or claims.get("aud") != credential_endpoint(platform)):
+        raise IssuerError("invalid_token", "This is not an access token for this credential endpoint.", 401)
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or exp <= time.time():
+        raise IssuerError("invalid_token", "The access token has expired.", 401)
+    with platform.db.uow() as session:
+        offer = session.scalar(select(CredentialOffer).where(
+            CredentialOffer.id == claims.get("sub"), CredentialOffer.redeemed_at.is_not(None),
+            CredentialOffer.expires_at >= datetime.now(UTC)))
+        if offer is None:
+            raise IssuerError("invalid_token", "The offer this token was issued for is gone.", 401)
+        return dict(offer.claims)
