@@ -130,8 +130,10 @@ def demo(keep: Optional[Path] = typer.Option(None, "--keep", help="Keep the demo
 
 @app.command()
 def check(data_dir: Optional[Path] = DataDir) -> None:
-    """Run the invariant checks of governance, the transparency log and the payments ledger;
-    non-zero exit on any problem."""
+    """Run the invariant checks of governance, the transparency log, the payments ledger, the
+    exchange's message log and the consents; non-zero exit on any problem."""
+    from dpistack.consent import service as consent
+    from dpistack.exchange import messagelog
     from dpistack.governance import service as governance
     from dpistack.payments.check import check as payments_check
     from dpistack.transparency import service as tlog
@@ -140,12 +142,12 @@ def check(data_dir: Optional[Path] = DataDir) -> None:
     with platform.db.uow() as session:
         problems = governance.check(session)
     problems += tlog.check(platform)
-    problems += payments_check(platform)
+    problems += payments_check(platform) + messagelog.check(platform) + consent.check(platform)
     for problem in problems:
         console.print(f"[bold red]PROBLEM[/] {problem}")
     if problems:
         raise typer.Exit(1)
-    console.print("[green]governance, transparency log and payments ledger: all invariants hold[/]")
+    console.print("[green]governance, transparency log, payments ledger, message log and consents: all invariants hold[/]")
 
 
 @keys_app.command("list")
@@ -204,6 +206,7 @@ def participants_token(
 
 def _mount_block_clis() -> None:
     from dpistack.bench import cli as bench_cli
+    from dpistack.consent import cli as consent_cli
     from dpistack.exchange import cli as exchange_cli
     from dpistack.payments import cli as payments_cli
     from dpistack.transparency import cli as transparency_cli
@@ -213,6 +216,7 @@ def _mount_block_clis() -> None:
     app.add_typer(web_cli.app, name="portal")
     app.add_typer(payments_cli.app, name="payments")
     app.add_typer(exchange_cli.app, name="exchange")
+    app.add_typer(consent_cli.app, name="consent")
     bench_cli.register(bench_app)
 
 

@@ -192,8 +192,9 @@ def test_the_person_verifies_their_saved_data_usage_with_dpi(country, actors, pe
     forged.write_text(json.dumps(answer))
     bad = runner.invoke(dpi, ["transparency", "verify", "--usage", str(forged), "--data-dir", data_dir])
     assert bad.exit_code == 1 and "not in the log" in bad.output
-    checked = runner.invoke(dpi, ["exchange", "check", "--data-dir", data_dir])
-    assert checked.exit_code == 0, checked.output
+    for block in ("exchange", "consent"):
+        checked = runner.invoke(dpi, [block, "check", "--data-dir", data_dir])
+        assert checked.exit_code == 0, checked.output
 
 
 def test_fetch_type_and_frequency_are_enforced(country, actors, person, client):
