@@ -34,7 +34,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from dpistack.bench.identity_matching import _pct
-from dpistack.bench.processes import server_cpu_s, start_server, wait_ready
+from dpistack.bench.processes import server_cpu_s, start_server, stop, wait_ready
 from dpistack.bench.report import emit, machine
 from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
@@ -174,13 +174,7 @@ def measure(seconds: float, concurrency: int, latency_requests: int, workers: in
         cpu_server = server_cpu_s(server_pids) - cpu_server
         cpu_backend = server_cpu_s([backend.pid]) - cpu_backend
     finally:
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(processes)
     from dpistack.exchange import messagelog
     from dpistack.exchange.models import LogRecord
 

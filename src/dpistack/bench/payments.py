@@ -41,7 +41,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from dpistack.bench.identity_matching import _pct
-from dpistack.bench.processes import server_cpu_s, start_server, wait_ready
+from dpistack.bench.processes import server_cpu_s, start_server, stop, wait_ready
 from dpistack.bench.report import emit, machine
 from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
@@ -212,13 +212,7 @@ def measure_e2e(seconds: float, concurrency: int, workers: int, database_url: st
         cpu_all, cpu_switch = server_cpu_s(pids) - cpu_all, server_cpu_s(switch_pids) - cpu_switch
         books = _drained(payer_url)
     finally:
-        for p in processes:
-            p.terminate()
-        for p in processes:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(processes)
     platform = Platform.open(Settings(data_dir=data_dir, database_url=database_url))
     try:
         problems = check(platform)

@@ -52,3 +52,14 @@ def wait_ready(http: httpx.Client, server: subprocess.Popen, timeout: float = 60
             pass
         time.sleep(0.1)
     raise RuntimeError("the server did not answer /healthz in time")
+
+
+def stop(processes: list[subprocess.Popen], timeout: float = 30) -> None:
+    """Terminate every process, then wait for each (killing one that outstays ``timeout``)."""
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()

@@ -16,16 +16,6 @@ console = Console()
 def check(data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Instance directory (default ./var).")) -> None:
     """Verify every consent's revisions (signatures, hashes, the chain, the current state)."""
     from dpistack.consent import service as consent
-    from dpistack.core.config import Settings
-    from dpistack.core.platform import Platform
+    from dpistack.core.invariants import run_check
 
-    platform = Platform.open(Settings(data_dir=data_dir) if data_dir else Settings())
-    try:
-        problems = consent.check(platform)
-    finally:
-        platform.close()
-    for problem in problems:
-        console.print(f"[bold red]BREACH[/] {problem}")
-    if problems:
-        raise typer.Exit(1)
-    console.print("[green]consent: every revision verifies and chains[/]")
+    run_check(console, data_dir, consent.check, "consent: every revision verifies and chains")

@@ -16,20 +16,10 @@ console = Console()
 def check(data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Instance directory (default ./var).")) -> None:
     """Verify the ledger: accounts balance, every transfer in one state, positions equal their
     transfers, settlements net to zero, every committed transfer in the transparency log."""
-    from dpistack.core.config import Settings
-    from dpistack.core.platform import Platform
-    from dpistack.payments.check import check as run_check
+    from dpistack.core.invariants import run_check
+    from dpistack.payments.check import check as ledger_check
 
-    platform = Platform.open(Settings(data_dir=data_dir) if data_dir else Settings())
-    try:
-        problems = run_check(platform)
-    finally:
-        platform.close()
-    for problem in problems:
-        console.print(f"[bold red]BREACH[/] {problem}")
-    if problems:
-        raise typer.Exit(1)
-    console.print("[green]payments ledger: all invariants hold[/]")
+    run_check(console, data_dir, ledger_check, "payments ledger: all invariants hold")
 
 
 @app.command("simulate-fsp")
