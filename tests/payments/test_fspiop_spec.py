@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,7 @@ from hypothesis import strategies as st
 from dpistack.payments import fspiop
 
 SPEC = Path(__file__).resolve().parents[2] / ".." / "shared" / "specs" / "mojaloop" / "fspiop-v1.1-openapi3.yaml"
-EXAMPLES_PER_OPERATION = 12
-TIME_BUDGET_S = 90
+EXAMPLES_PER_OPERATION = 6  # a fixed number: the run does the same work however busy the machine is
 ERROR_CODE = re.compile(r"^[1-9]\d{3}$")
 PARTY_TYPES = ["MSISDN", "EMAIL", "PERSONAL_ID", "BUSINESS", "DEVICE", "ACCOUNT_ID", "IBAN", "ALIAS"]
 IDS = st.uuids().map(str)
@@ -42,13 +40,10 @@ def test_every_fspiop_operation_answers_within_the_specification(scheme):
     schema = schemathesis.openapi.from_path(str(SPEC))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 46  # the whole v1.1 API: lookups, parties, quotes, transfers, bulk, …
-    deadline = time.monotonic() + TIME_BUDGET_S
     outcomes: dict[str, set[int]] = {}
     problems: list[str] = []
 
     for operation in operations:
-        if time.monotonic() > deadline:
-            break
         documented = {int(code) for code in operation.definition.raw["responses"] if code.isdigit()}
         resource = operation.path.strip("/").split("/")[0]
 
@@ -56,8 +51,6 @@ def test_every_fspiop_operation_answers_within_the_specification(scheme):
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def fuzz(case, data):
-            if time.monotonic() > deadline:
-                return
             # The specification types its path parameters as bare strings: draw them as FSPs send them.
             params = dict(case.path_parameters or {})
             for name in params:
@@ -82,7 +75,7 @@ def test_every_fspiop_operation_answers_within_the_specification(scheme):
 
         fuzz()
     assert not problems, "\n".join(sorted(set(problems))[:20])
-    assert len(outcomes) == len(operations), f"the time budget ran out after {len(outcomes)} operations"
+    assert len(outcomes) == len(operations)  # every operation was exercised
     # the inputs reached the handlers: some were accepted, not only refused at the door
     assert sum(202 in codes or 200 in codes for codes in outcomes.values()) >= 20, outcomes
     assert not any(codes <= {401, 403} for codes in outcomes.values()), outcomes

@@ -47,12 +47,13 @@ def to_minor(amount: str, currency: str) -> int:
 def to_amount(minor: int, currency: str) -> str:
     """1250 USD → ``"12.5"``: the canonical FSPIOP string (no trailing zeros); signed if negative."""
     digits = exponent(currency)
-    sign, value = ("-" if minor < 0 else ""), abs(minor)
-    whole, fraction = divmod(value, 10 ** digits) if digits else (value, 0)
-    text = str(whole)
-    if fraction:
-        text += "." + str(fraction).rjust(digits, "0").rstrip("0")
-    return sign + text
+    if not digits:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    whole, fraction = divmod(-minor if sign else minor, 10 ** digits)
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:0{digits}d}".rstrip("0")  # a non-zero digit stops the strip
 
 
 def number_to_minor(value: object, currency: str, *, allow_negative: bool = False) -> int:
