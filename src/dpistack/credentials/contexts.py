@@ -45,7 +45,8 @@ def context(url: str) -> dict:
 
 def document_loader(url: str, options: dict | None = None) -> dict:
     """pyld's document loader: bundled contexts only, never the network."""
-    return {"contextUrl": None, "documentUrl": url, "document": context(url)}
+    # tag "static": pyld then keeps the processed context by URL instead of re-processing it.
+    return {"contextUrl": None, "documentUrl": url, "document": context(url), "tag": "static"}
 
 
 # No base IRI (pyld's default is http://example.org/base/): a relative IRI stays relative and is refused.
