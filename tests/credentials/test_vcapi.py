@@ -215,3 +215,32 @@ def test_presentations(agent, client):
     # An assertion proof is not an authentication proof.
     assert codes(verify_vp(client, {**signed, "type": ["VerifiablePresentation"]}))[0] in (
         "wrong_proof_purpose", "malformed_credential")
+
+
+def test_cli_revoke_suspend_unsuspend(sqlite_platform):
+    # The CLI opens the instance from its data directory, so this runs on an SQLite instance.
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from dpistack.app import create_app
+    from dpistack.cli import app
+    from tests.conftest import Actors
+
+    platform = sqlite_platform
+    with TestClient(create_app(platform), base_url="http://testserver", raise_server_exceptions=False) as client:
+        agent = Actors(platform, client).onboard("vc-issuer", "agency", ["credential-issuer"], ["identity-authority"])
+        _cli_journey(platform, client, agent, CliRunner(), app)
+
+
+def _cli_journey(platform, client, agent, runner, app):
+    signed = issue(agent)
+    base = ["--issuer", "vc-issuer", "--data-dir", str(platform.settings.data_dir)]
+    assert runner.invoke(app, ["credentials", "suspend", signed["id"], *base]).exit_code == 0
+    assert codes(verify(client, signed)) == ["suspended"]
+    assert runner.invoke(app, ["credentials", "unsuspend", signed["id"], *base]).exit_code == 0
+    assert verify(client, signed)["verified"] is True
+    wrong = runner.invoke(app, ["credentials", "revoke", signed["id"], "--issuer", "someone-else",
+                                "--data-dir", str(platform.settings.data_dir)])
+    assert wrong.exit_code == 1 and "issued no credential" in wrong.output
+    assert runner.invoke(app, ["credentials", "revoke", signed["id"], *base]).exit_code == 0
+    assert codes(verify(client, signed)) == ["revoked"]
