@@ -180,3 +180,16 @@ def test_challenge_and_domain():
                      domain="https://verifier.example", **kw)
     refuse(copy.deepcopy(signed), e.WrongChallenge, challenge="c-999", **kw)
     refuse(copy.deepcopy(signed), e.WrongDomain, challenge="c-123", domain="https://other.example", **kw)
+
+
+def test_deep_nesting_is_refused_not_a_crash(alumni):
+    key, signed = alumni
+    deep: dict = {}
+    node = deep
+    for _ in range(600):
+        node["credentialSubject"] = {}
+        node = node["credentialSubject"]
+    signed["credentialSubject"] = deep
+    refuse(signed, e.MalformedProof)
+    with pytest.raises(e.MalformedJsonLd):
+        di.sign({k: v for k, v in signed.items() if k != "proof"}, key, didkey.did_key_vm(key.public_key()))

@@ -78,10 +78,28 @@ def _check_types(node: Any) -> None:
                 _check_types(value)
 
 
+MAX_DEPTH = 32  # nesting of objects and arrays; real credentials stay far below
+
+
+def too_deep(document: Any) -> bool:
+    stack = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
+
+
 def expand(document: dict) -> list:
     """The JSON-LD expansion of ``document`` in safe mode (see the module's docstring)."""
     if not isinstance(document, dict) or "@context" not in document:
         raise MalformedJsonLd("A credential, presentation or proof is a JSON-LD object with an @context.")
+    if too_deep(document):
+        raise MalformedJsonLd(f"The document nests deeper than {MAX_DEPTH} levels.")
     try:
         expanded = jsonld.expand(document, _OPTIONS, on_property_dropped=_dropped)
     except _Dropped as exc:
@@ -96,7 +114,7 @@ def expand(document: dict) -> list:
                                     "contexts.") from None
             cause = cause.__cause__ or cause.__context__
         raise MalformedJsonLd(f"Not valid JSON-LD: {exc.type if hasattr(exc, 'type') else exc}.") from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
         raise MalformedJsonLd(f"Not valid JSON-LD: {exc}.") from None
     _check_types(expanded)
     return expanded

@@ -116,6 +116,8 @@ def verify(document: dict, resolver: didkey.Resolver, *, purpose: str = "asserti
            now: datetime | None = None) -> didkey.VerificationMethod:
     """The verification method whose key made ``document``'s proof, if it verifies (§3.3.2
     Verify Proof, with the Data Integrity checks of purpose, dates, challenge and domain)."""
+    if contexts.too_deep(document):  # before anything walks it recursively
+        raise MalformedProof(f"The document nests deeper than {contexts.MAX_DEPTH} levels.")
     proof = the_proof(document)
     if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
         raise UnknownCryptosuite(f"Unsupported proof {proof.get('type')!r} / cryptosuite "
