@@ -244,3 +244,17 @@ def _cli_journey(platform, client, agent, runner, app):
     assert wrong.exit_code == 1 and "issued no credential" in wrong.output
     assert runner.invoke(app, ["credentials", "revoke", signed["id"], *base]).exit_code == 0
     assert codes(verify(client, signed)) == ["revoked"]
+
+
+def test_a_foreign_did_web_from_a_held_document(client, platform):
+    key = Ed25519PrivateKey.generate()
+    did = "did:web:registry.other-country.example"
+    signed = di.sign(unsigned(issuer=did), key, did + "#key-1")
+    assert codes(verify(client, signed)) == ["unresolvable_verification_method"]  # never fetched
+    folder = platform.settings.data_dir / "credentials"
+    (folder / "did-documents").mkdir(parents=True, exist_ok=True)
+    (folder / "did-documents" / "other-country.json").write_text(
+        json.dumps(didkey.did_document(did, [("key-1", key.public_key())])))
+    assert codes(verify(client, signed)) == ["unknown_issuer"]  # its key resolves; it is not trusted yet
+    (folder / "trusted-issuers.json").write_text(json.dumps([did]))
+    assert verify(client, signed)["verified"] is True

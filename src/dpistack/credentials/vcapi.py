@@ -125,7 +125,7 @@ def status_list(list_name: str, platform: Platform = Depends(get_platform)) -> J
                 if purpose in statuslist.PURPOSES and len(list_id) == 32 else None)
     if document is None:
         raise Problem(f"No status list {list_name!r}.", status=404, title="Not found")
-    return JSONResponse(document, media_type="application/vc+ld+json", headers={"Cache-Control": "max-age=60"})
+    return JSONResponse(document, media_type="application/vc", headers={"Cache-Control": "max-age=60"})
 
 
 @router.get("/.well-known/did.json", summary="This platform's did:web DID document (Ed25519 Multikeys)")
