@@ -14,3 +14,4 @@ def test_bench_credentials_smoke():
     assert figures["bench"] == "credentials" and figures["holders"] == 5
     assert figures["sdjwt_verifications_per_s"] > 0 and figures["sdjwt_issuance_per_s"] > 0
     assert figures["sdjwt_verified"] >= 5 and figures["es256_verify_per_s"] > 0
+    assert figures["di_verifications_per_s"] > 0 and figures["di_issuances_per_s"] > 0

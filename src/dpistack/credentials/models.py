@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dpistack.core.db import Base
@@ -33,3 +33,29 @@ class CredentialOffer(Base):
     claims: Mapped[dict] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StatusList(Base):
+    """A pair of Bitstring Status Lists (one for ``revocation``, one for ``suspension``) that
+    share their index space; served at ``/credentials/status/{id}-{purpose}``."""
+
+    __tablename__ = "credentials_status_lists"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StatusEntry(Base):
+    """The status of one issued credential: its index in a list pair and its two bits."""
+
+    __tablename__ = "credentials_status_entries"
+    __table_args__ = (UniqueConstraint("list_id", "list_index"),)
+
+    credential_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(32), ForeignKey("credentials_status_lists.id"), index=True)
+    list_index: Mapped[int] = mapped_column(Integer)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
