@@ -6,16 +6,19 @@ once KE enacts `issuer.distrust`."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dpistack.credentials import sdjwt, trust
+from dpistack.credentials import qr, sdjwt, trust
 from dpistack.identity.claims import category
 from tests.e2e.test_federation import actor, onboard
-from tests.e2e.test_serve import dpi_serve
+from tests.e2e.test_serve import dpi_serve, new_user_env
 
 pytestmark = pytest.mark.e2e
 
@@ -59,6 +62,12 @@ def decide(http, data_dir, base, kind, payload, approvers):
     assert decided["status"] == "enacted", decided
 
 
+def dpi(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """A `dpi` command in its own process, in a directory of no instance."""
+    return subprocess.run([sys.executable, "-m", "dpistack.cli", *args], env=new_user_env(tmp_path / "verifier"),
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
 def test_a_foreign_credential_verifies_only_while_its_issuer_is_trusted(tmp_path):
     ke_dir, ug_dir = tmp_path / "ke", tmp_path / "ug"
     holder = ec.generate_private_key(ec.SECP256R1())
@@ -97,11 +106,23 @@ def test_a_foreign_credential_verifies_only_while_its_issuer_is_trusted(tmp_path
                                           ke_http.get("/.well-known/jwks.json").json(), expected_issuer=ke)
         assert [i["iss"] for i in listed["issuers"]] == [ke, ug]
 
+        # A KE verifier offline: the list saved while UG was trusted, then a card's QR code.
+        cache = tmp_path / "ke-trust-list.json"
+        assert dpi(tmp_path, "credentials", "trust-list", "--url", ke, "--save", str(cache)).returncode == 0
+        card = qr.encode(qr.card_presentation(credential, ["age_over_18"]))
+        offline = dpi(tmp_path, "verify", card, "--trust-list", str(cache), "--json")
+        assert offline.returncode == 0, offline.stdout + offline.stderr
+        assert json.loads(offline.stdout)["issuer"]["iss"] == ug
+
         decide(ke_http, ke_dir, ke, "issuer.distrust", {"iss": ug, "reason": "signing key reported lost"},
                ["identity-authority"])
         gone = show("ke-3")
         assert gone["verified"] is False and gone["error"] == "untrusted_issuer"
         assert "distrusted" in gone["error_description"]
+        # Offline, a list is as fresh as when it was saved: refreshed, it refuses the card too.
+        assert dpi(tmp_path, "credentials", "trust-list", "--url", ke, "--save", str(cache)).returncode == 0
+        stale = dpi(tmp_path, "verify", card, "--trust-list", str(cache), "--json")
+        assert stale.returncode == 1 and json.loads(stale.stdout)["error"] == "untrusted_issuer"
         # UG's own verifier trusts its own issuer all along.
         presentation = sdjwt.present(credential, ["age_over_18"], holder_key=holder, audience="urn:ug:bar", nonce="u")
         home = ug_http.post("/credentials/v1/verify", json={"presentation": presentation, "nonce": "u",

@@ -115,3 +115,15 @@ class BadTrustList(Exception):
     def __init__(self, detail: str):
         super().__init__(detail)
         self.detail = detail
+
+
+class MalformedQr(SdJwtError):
+    """QR text that is not ``DPI1:`` + base45 of a zlib-compressed presentation."""
+
+    code = "malformed_qr"
+
+
+class OversizedQr(SdJwtError):
+    """A presentation too large for one printable QR code."""
+
+    code = "oversized_qr"
