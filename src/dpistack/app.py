@@ -12,6 +12,8 @@ from dpistack.core.http import App, BodyLimit, Metrics
 from dpistack.core.platform import Platform
 from dpistack.credentials import api as credentials_api
 from dpistack.credentials import vcapi as credentials_vcapi
+from dpistack.credentials import openid4vp_api as credentials_openid4vp_api
+from dpistack.credentials import verifier_api as credentials_verifier_api
 from dpistack.governance import api as governance_api
 from dpistack.exchange import api as exchange_api
 from dpistack.exchange import errors as exchange_errors
@@ -54,6 +56,7 @@ def create_app(platform: Platform) -> App:
     routers = [identity_api.router, payments_api.router, core_api.router, oauth.router, governance_api.router,
                transparency_api.router, oidc_api.router, residents_api.router, payments_admin_api.router,
                consent_api.router, exchange_api.router, credentials_api.router, credentials_vcapi.router,
+               credentials_verifier_api.router, credentials_openid4vp_api.router,
                web_router.router]  # the portal last: it never shadows an API
     for router in routers:
         app.include_router(router)

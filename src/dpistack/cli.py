@@ -207,7 +207,7 @@ def participants_token(
 def _mount_block_clis() -> None:
     from dpistack.bench import cli as bench_cli
     from dpistack.consent import cli as consent_cli
-    from dpistack.credentials import status_cli as credentials_status_cli
+    from dpistack.credentials import cli as credentials_cli
     from dpistack.exchange import cli as exchange_cli
     from dpistack.payments import cli as payments_cli
     from dpistack.transparency import cli as transparency_cli
@@ -218,7 +218,8 @@ def _mount_block_clis() -> None:
     app.add_typer(payments_cli.app, name="payments")
     app.add_typer(exchange_cli.app, name="exchange")
     app.add_typer(consent_cli.app, name="consent")
-    app.add_typer(credentials_status_cli.app, name="credentials")
+    app.add_typer(credentials_cli.app, name="credentials")
+    app.command("verify")(credentials_cli.verify)
     bench_cli.register(bench_app)
 
 

@@ -98,3 +98,32 @@ class IssuerError(Exception):
     def __init__(self, error: str, description: str, status: int = 400):
         super().__init__(description)
         self.error, self.description, self.status = error, description, status
+
+
+class UntrustedIssuer(SdJwtError):
+    """The credential's issuer is not on the trust list, was distrusted by governance, its trust
+    has lapsed, or it is not trusted for this credential type."""
+
+    code = "untrusted_issuer"
+
+
+class BadTrustList(Exception):
+    """A trust list that cannot be used: not signed by the platform key, wrong type, expired."""
+
+    code = "bad_trust_list"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class MalformedQr(SdJwtError):
+    """QR text that is not ``DPI1:`` + base45 of a zlib-compressed presentation."""
+
+    code = "malformed_qr"
+
+
+class OversizedQr(SdJwtError):
+    """A presentation too large for one printable QR code."""
+
+    code = "oversized_qr"

@@ -59,3 +59,20 @@ class StatusEntry(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PresentationRequest(Base):
+    """An OpenID4VP presentation request a relying party made through the platform's verifier
+    (response mode ``direct_post``): its nonce, DCQL query and, once the wallet answered (once:
+    that is what makes the nonce single-use), the outcome. Swept when it expires."""
+
+    __tablename__ = "credentials_presentation_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    relying_party: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(64))
+    dcql_query: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # pending|answering|verified|refused
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from dpistack.core.auth import Caller
 from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import iso
-from dpistack.governance import service
+from dpistack.governance import service, trust
 from dpistack.governance.models import Participant
 from dpistack.governance.policy import authorize, require
 from dpistack.governance.schemas import ApprovalIn, DecisionIn, ProposalIn
@@ -164,3 +164,12 @@ def decide(
         {"decision": "allow" if decision.allowed else "deny", "policy_version": decision.policy_version,
          "reasons": decision.reasons}
     )
+
+
+@router.get("/trusted-issuers", summary="The signed trust list: the credential issuers this country trusts",
+            response_class=Response,
+            responses={200: {"content": {"application/trust-list+jwt": {"schema": {"type": "string"}}},
+                             "description": "A JWT (typ trust-list+jwt) signed with the platform key"}})
+def trusted_issuers(platform: Platform = Depends(get_platform)) -> Response:
+    # Public: verifiers anywhere fetch it and check it with /.well-known/jwks.json.
+    return Response(trust.signed_list(platform), media_type=trust.MEDIA_TYPE, headers={"Cache-Control": "max-age=60"})

@@ -123,3 +123,22 @@ class InstanceInfo(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class TrustedIssuer(Base):
+    """An issuer of verifiable credentials this country's governance decided on (``issuer.trust``
+    or ``issuer.distrust``): its keys, country and credential types. ``sequence`` is the trust
+    list's sequence number after that decision (the newest decision has the largest)."""
+
+    __tablename__ = "governance_trusted_issuers"
+
+    iss: Mapped[str] = mapped_column(String(500), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    vcts: Mapped[list] = mapped_column(JSON)
+    jwks: Mapped[dict] = mapped_column(JSON)
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # trusted|distrusted
+    sequence: Mapped[int] = mapped_column(Integer, unique=True)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposals.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

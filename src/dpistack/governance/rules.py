@@ -50,6 +50,11 @@ DEFAULT_RULES: dict[str, Any] = {
     "access.revoke": {"default": ["role:data-protection-authority"]},
     "policy.change": {"default": ["role:platform-operator", "role:data-protection-authority"]},
     "rules.change": {"default": [f"role:{r}" for r in AUTHORITY_ROLES]},
+    # The trust registry (issue #11): trusting another issuer's credentials is the identity
+    # authority's call, with the platform operator (who runs the verifiers); withdrawing trust
+    # is urgent (a compromised key), so the identity authority alone may do it.
+    "issuer.trust": {"default": ["role:identity-authority", "role:platform-operator"]},
+    "issuer.distrust": {"default": ["role:identity-authority"]},
 }
 
 PROPOSAL_KINDS = tuple(DEFAULT_RULES)
@@ -91,7 +96,9 @@ def validate_rules(rules: Any) -> list[str]:
 def requirements(rules: dict[str, Any], kind: str, *, roles: list[str] = (), category: str | None = None,
                  owner: str | None = None) -> list[str]:
     """The approvals a proposal needs, resolved: ``role:…`` and ``participant:<owner>``."""
-    rule = rules[kind]
+    # Rules made before a kind existed say nothing of it: its default rule applies until a
+    # rules.change covers it.
+    rule = rules.get(kind) or DEFAULT_RULES[kind]
     needed: list[str] = []
     for role in roles:
         needed += rule.get("by_role", {}).get(role, [])

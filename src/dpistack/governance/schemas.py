@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from joserfc.jwk import ECKey, OKPKey
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="lower-case id: letters, digits, '-'")]
 
@@ -106,6 +108,50 @@ class RulesChange(_Strict):
     summary: str = Field(min_length=1, max_length=1000)
 
 
+def check_issuer_id(iss: str) -> str:
+    """An SD-JWT VC issuer identifier: an https URL without query or fragment (draft-ietf-oauth-
+    sd-jwt-vc §5); plain http only on a loopback host (test instances). Kept exactly as given:
+    it is compared, case-sensitively, with credentials' ``iss``."""
+    parts = urlsplit(iss)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError("an issuer is an https URL (http only on a loopback host)")
+    if not parts.hostname or parts.query or parts.fragment or iss.endswith("/"):
+        raise ValueError("an issuer URL has a host, no query, no fragment and no trailing '/'")
+    return iss
+
+
+IssuerId = Annotated[str, Field(min_length=8, max_length=500, pattern=r"^https?://[^\s]+$"),
+                     AfterValidator(check_issuer_id)]
+
+
+class IssuerJWKS(JWKS):
+    @field_validator("keys")
+    @classmethod
+    def _p256(cls, keys: list[dict]) -> list[dict]:
+        if any(k["kty"] != "EC" for k in keys):
+            raise ValueError("SD-JWT VC issuer keys are EC P-256 (ES256)")
+        return keys
+
+
+class IssuerTrust(_Strict):
+    """Trust an issuer's credentials of the named types, signed with these keys (a snapshot of
+    its JWT VC issuer metadata, fetched by the proposer: verifiers never fetch it)."""
+
+    iss: IssuerId
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code of the issuer's country")
+    vcts: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=20)
+    jwks: IssuerJWKS
+    jwks_source: str | None = Field(None, max_length=500, description="Where the keys were fetched from")
+    valid_until: AwareDatetime | None = None
+
+
+class IssuerDistrust(_Strict):
+    iss: IssuerId
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 PAYLOADS: dict[str, type[_Strict]] = {
     "participant.onboard": Onboard,
     "participant.suspend": ChangeStatus,
@@ -116,6 +162,8 @@ PAYLOADS: dict[str, type[_Strict]] = {
     "access.revoke": GrantRevoke,
     "policy.change": PolicyChange,
     "rules.change": RulesChange,
+    "issuer.trust": IssuerTrust,
+    "issuer.distrust": IssuerDistrust,
 }
 
 

@@ -41,6 +41,7 @@ from dpistack.governance.models import (
     PolicyVersion,
     Proposal,
     RulesVersion,
+    TrustedIssuer,
 )
 from dpistack.governance.policy import check_policies, forget_decisions
 from dpistack.transparency import service as tlog
@@ -218,6 +219,15 @@ def _requirements_for(session: Session, rules: dict, kind: str, parsed: Any) -> 
         if problems:
             raise InvalidProposal("the rules are invalid: " + "; ".join(problems))
         return rules_mod.requirements(rules, kind)
+    if kind == "issuer.trust":
+        if parsed.valid_until is not None and parsed.valid_until <= utcnow():
+            raise InvalidProposal("valid_until is in the past")
+        return rules_mod.requirements(rules, kind)
+    if kind == "issuer.distrust":
+        row = session.get(TrustedIssuer, parsed.iss)
+        if row is None or row.status != "trusted":
+            raise InvalidProposal(f"{parsed.iss} is not a trusted issuer")
+        return rules_mod.requirements(rules, kind)
     raise InvalidProposal(f"unknown proposal kind {kind!r}")  # pragma: no cover - PAYLOADS guards this
 
 
@@ -394,7 +404,29 @@ def _enact(session: Session, proposal: Proposal) -> None:
     elif kind == "rules.change":
         version = (session.scalar(select(func.max(RulesVersion.version))) or 0) + 1
         session.add(RulesVersion(version=version, rules=p["rules"], proposal_id=proposal.id))
+    elif kind in ("issuer.trust", "issuer.distrust"):
+        _enact_trust(session, proposal)
     session.flush()
+
+
+def _enact_trust(session: Session, proposal: Proposal) -> None:
+    """Write the trust registry's row for an issuer; each decision takes the next sequence number."""
+    from datetime import datetime
+
+    p = proposal.payload
+    sequence = (session.scalar(select(func.max(TrustedIssuer.sequence))) or 0) + 1
+    row = session.get(TrustedIssuer, p["iss"])
+    if proposal.kind == "issuer.distrust":
+        row.status, row.sequence, row.proposal_id, row.updated_at = "distrusted", sequence, proposal.id, utcnow()
+        return
+    values = dict(name=p["name"], country=p["country"], vcts=p["vcts"], jwks=p["jwks"],
+                  valid_until=datetime.fromisoformat(p["valid_until"]) if p.get("valid_until") else None,
+                  status="trusted", sequence=sequence, proposal_id=proposal.id, updated_at=utcnow())
+    if row is None:
+        session.add(TrustedIssuer(iss=p["iss"], **values))
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
 
 
 def list_grants(session: Session, participant_id: str | None = None) -> list[AccessGrant]:
@@ -441,6 +473,11 @@ def check(session: Session) -> list[str]:
     for participant in session.scalars(select(Participant).where(Participant.status == "active")):
         if participant.kind != "authority" and participant.id not in onboarded:
             problems.append(f"participant {participant.id} is active without an enacted onboarding")
+    for row in session.scalars(select(TrustedIssuer)):
+        source = session.get(Proposal, row.proposal_id)
+        expected = "issuer.trust" if row.status == "trusted" else "issuer.distrust"
+        if source is None or source.status != "enacted" or source.kind != expected or source.payload["iss"] != row.iss:
+            problems.append(f"trusted issuer {row.iss} is {row.status} without an enacted {expected}")
     for model in (PolicyVersion, RulesVersion):
         for row in session.scalars(select(model).where(model.version > 1)):
             source = session.get(Proposal, row.proposal_id) if row.proposal_id else None
