@@ -2,7 +2,7 @@
 credentials: OpenID4VP presentation requests
 
 Revision ID: 0032
-Revises: 0030
+Revises: 0031
 Create Date: 2026-12-03 14:50:00
 """
 from alembic import op
