@@ -79,3 +79,94 @@ def test_data_tracker_needs_a_login(instance):
     with browser_for(instance) as b:
         assert b.get("/me/data-usage", follow_redirects=False).headers["location"] == "/login"
         assert b.get("/me/data-usage.json", follow_redirects=False).headers["location"] == "/login"
+
+
+# -- consents -----------------------------------------------------------------------------------
+def consumer(instance):
+    """A ministry onboarded as a data consumer (as the exchange tests do)."""
+    from ..conftest import Actors
+
+    actors = Actors(instance.platform, instance.api)
+    if not hasattr(instance, "ministry"):
+        instance.ministry = actors.onboard("ministry-of-health", "ministry", ["data-consumer"], ["digital-agency"])
+    return instance.ministry
+
+
+def ask_consent(instance, purpose="treating the patient") -> str:
+    r = consumer(instance).post("/consent/v1/consents", json={
+        "provider": "civil-registry", "services": [], "purpose": {"code": "care", "text": purpose},
+        "data_types": ["birth-record"], "valid_from": "2020-01-01T00:00:00Z", "valid_to": "2099-01-01T00:00:00Z",
+        "frequency": {"unit": "DAY", "value": 3}})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_person_grants_then_revokes_a_consent(instance):
+    consent_id = ask_consent(instance)
+    with browser_for(instance) as b:
+        citizen_login(instance, b)
+        page = b.get("/me/consents")
+        assert page.status_code == 200 and "You have not given any consent yet." in page.text
+        page = b.get("/me/consents", params={"request": consent_id.upper()})  # as typed, in capitals
+        assert page.status_code == 200 and str(page.url).endswith(f"/me/consents/{consent_id}")
+        assert "ministry-of-health" in page.text and "birth-record" in page.text and "At most 3 times per day" in page.text
+        # no choice made: the page says so and nothing changes
+        r = b.post(f"/me/consents/{consent_id}/decision", data={"csrf_token": csrf_of(page.text)})
+        assert r.status_code == 422 and "Choose whether you give or refuse your consent." in r.text
+        r = b.post(f"/me/consents/{consent_id}/decision", data={"csrf_token": csrf_of(page.text), "decision": "approve"})
+        assert r.status_code == 200 and "You gave your consent to ministry-of-health" in r.text
+        assert ">Given</strong>" in r.text
+        listed = b.get("/me/consents")
+        assert f'id="consent-{consent_id}"' in listed.text
+        # the consumer's exchange check says allowed
+        check = {"consent_id": consent_id, "consumer": "ministry-of-health", "provider": "civil-registry",
+                 "service": "DPI/GOV/civil-registry/registry/persons"}
+        assert instance.ministry.post("/consent/v1/check", json=check).json()["allowed"] is True
+
+        # revoking asks first; the first POST changes nothing
+        r = b.post(f"/me/consents/{consent_id}/revoke", data={"csrf_token": csrf_of(r.text)})
+        assert r.status_code == 200 and 'id="revoke-confirm"' in r.text and 'name="confirm" value="yes"' in r.text
+        assert instance.ministry.post("/consent/v1/check", json=check).json()["allowed"] is True
+        # a forged token revokes nothing
+        forged = b.post(f"/me/consents/{consent_id}/revoke", data={"csrf_token": "forged", "confirm": "yes"})
+        assert forged.status_code == 403 and "This form has expired" in forged.text
+        assert instance.ministry.post("/consent/v1/check", json=check).json()["allowed"] is True
+        # confirmed, in French: the result in the person's language
+        b.get(f"/me/consents/{consent_id}?lang=fr")
+        r = b.post(f"/me/consents/{consent_id}/revoke", data={"csrf_token": csrf_of(r.text), "confirm": "yes"})
+        assert r.status_code == 200 and 'lang="fr"' in r.text and "est révoqué" in r.text, r.text
+        assert instance.ministry.post("/consent/v1/check", json=check).json()["reason"] == "revoked"
+        assert 'id="revoke-form"' not in r.text  # nothing left to revoke
+
+
+def test_person_refuses_a_request(instance):
+    consent_id = ask_consent(instance)
+    with browser_for(instance) as b:
+        citizen_login(instance, b)
+        page = b.get(f"/me/consents/{consent_id}")
+        r = b.post(f"/me/consents/{consent_id}/decision", data={"csrf_token": csrf_of(page.text), "decision": "reject"})
+        assert "You refused the request of ministry-of-health" in r.text and ">Refused</strong>" in r.text
+        # a second answer is not accepted, with a clear page
+        r = b.post(f"/me/consents/{consent_id}/decision", data={"csrf_token": csrf_of(page.text), "decision": "approve"})
+        assert r.status_code == 422 and "This was not accepted" in r.text
+
+
+def test_another_persons_consent_is_not_found(instance):
+    consent_id = ask_consent(instance)
+    with browser_for(instance) as b:
+        citizen_login(instance, b)
+        page = b.get(f"/me/consents/{consent_id}")
+        b.post(f"/me/consents/{consent_id}/decision", data={"csrf_token": csrf_of(page.text), "decision": "approve"})
+    with browser_for(instance) as other:
+        citizen_login(instance, other, "baraka")
+        assert other.get(f"/me/consents/{consent_id}").status_code == 404
+        page = other.get("/me/consents")
+        assert consent_id not in page.text
+        r = other.post(f"/me/consents/{consent_id}/revoke", data={"csrf_token": csrf_of(page.text), "confirm": "yes"})
+        assert r.status_code == 404 and "Not found" in r.text
+        assert other.get("/me/consents/not-a-consent").status_code == 404
+        r = other.get("/me/consents", params={"request": "12345"})
+        assert r.status_code == 422 and 'value="12345"' in r.text and "Enter the request code" in r.text
+    check = {"consent_id": consent_id, "consumer": "ministry-of-health", "provider": "civil-registry",
+             "service": "DPI/GOV/civil-registry/registry/persons"}
+    assert instance.ministry.post("/consent/v1/check", json=check).json()["allowed"] is True
