@@ -170,3 +170,78 @@ def test_another_persons_consent_is_not_found(instance):
     check = {"consent_id": consent_id, "consumer": "ministry-of-health", "provider": "civil-registry",
              "service": "DPI/GOV/civil-registry/registry/persons"}
     assert instance.ministry.post("/consent/v1/check", json=check).json()["allowed"] is True
+
+
+# -- the enrolment review queue -----------------------------------------------------------------
+def operator_login(instance, b, participant_id="identity-authority"):
+    page = b.get("/operator/login")
+    r = b.post("/operator/login", data={"csrf_token": csrf_of(page.text), "participant_id": participant_id,
+                                        "key": instance.key_text(participant_id)})
+    assert r.status_code == 200, r.text
+    return r
+
+
+def under_review(instance) -> str:
+    """Amina again, born a month later and living elsewhere: maybe her, maybe not."""
+    from ..conftest import Actors
+    from .conftest import AMINA
+
+    registry = Actors(instance.platform, instance.api).onboard("district-office", "registry", ["registration"],
+                                                               ["identity-authority"])
+    r = registry.post("/identity/v1/enrolments", json={**AMINA, "birth_date": "1990-05-12", "phone": None,
+                                                       "address": "3 Hill Street, Nairobi"}).json()
+    assert r["status"] == "review", r
+    return r["enrolment_id"]
+
+
+def test_operator_compares_and_decides_a_review_with_a_reason(instance):
+    enrolment_id = under_review(instance)
+    with browser_for(instance) as b:
+        r = operator_login(instance, b)
+        assert 'href="/operator/reviews"' in r.text  # the identity authority's console lists the queue
+        queue = b.get("/operator/reviews")
+        assert queue.status_code == 200 and f'id="review-{enrolment_id}"' in queue.text
+        page = b.get(f"/operator/reviews/{enrolment_id}")
+        assert page.status_code == 200, page.text
+        table = re.search(r'<table class="govuk-table" id="comparison">.*?</table>', page.text, re.S).group(0)
+        assert instance.uins["amina"] in table and "3 Hill Street, Nairobi" in table
+        assert "12 Harbour Road, Mombasa" in table and "differs" in table
+        # no reason: refused, the choice kept
+        choice = f"duplicate:{instance.uins['amina']}"
+        r = b.post(f"/operator/reviews/{enrolment_id}/decision", data={"csrf_token": csrf_of(page.text),
+                                                                       "decision": choice, "reason": "  "})
+        assert r.status_code == 422 and "Give the reason for your decision" in r.text
+        assert f'value="{choice}" checked' in r.text
+        # no choice: refused, the reason kept
+        r = b.post(f"/operator/reviews/{enrolment_id}/decision", data={"csrf_token": csrf_of(page.text),
+                                                                       "reason": "checked the certificate"})
+        assert r.status_code == 422 and "checked the certificate</textarea>" in r.text
+        # forged CSRF token: nothing decided
+        r = b.post(f"/operator/reviews/{enrolment_id}/decision", data={"csrf_token": "x", "decision": choice,
+                                                                       "reason": "same"})
+        assert r.status_code == 403
+        assert f'id="review-{enrolment_id}"' in b.get("/operator/reviews").text
+        r = b.post(f"/operator/reviews/{enrolment_id}/decision", data={
+            "csrf_token": csrf_of(page.text), "decision": choice, "reason": "same person: moved house"})
+        assert r.status_code == 200 and f"the same person as {instance.uins['amina']}" in r.text
+        assert 'id="no-reviews"' in r.text
+        # decided: the page says so instead of a form
+        again = b.get(f"/operator/reviews/{enrolment_id}")
+        assert again.status_code == 409 and "already decided" in again.text
+        r = b.post(f"/operator/reviews/{enrolment_id}/decision", data={
+            "csrf_token": csrf_of(page.text), "decision": "issue", "reason": "changed my mind"})
+        assert r.status_code == 409 and "already decided" in r.text
+        assert b.get("/operator/reviews/not-an-id").status_code == 404
+        assert b.get("/operator/reviews/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_review_queue_is_for_the_identity_authority_only(instance):
+    enrolment_id = under_review(instance)
+    with browser_for(instance) as b:
+        r = operator_login(instance, b, "digital-agency")
+        assert 'href="/operator/reviews"' not in r.text
+        page = b.get("/operator/reviews")
+        assert page.status_code == 403 and "Not allowed" in page.text
+        assert b.get(f"/operator/reviews/{enrolment_id}").status_code == 403
+    with browser_for(instance) as citizen:
+        assert citizen.get("/operator/reviews", follow_redirects=False).headers["location"] == "/operator/login"
