@@ -245,3 +245,37 @@ def test_review_queue_is_for_the_identity_authority_only(instance):
         assert b.get(f"/operator/reviews/{enrolment_id}").status_code == 403
     with browser_for(instance) as citizen:
         assert citizen.get("/operator/reviews", follow_redirects=False).headers["location"] == "/operator/login"
+
+
+# -- the mediator's services and access rights ---------------------------------------------------
+def test_operator_sees_services_and_who_may_call_them(instance):
+    from ..conftest import Actors
+
+    actors = Actors(instance.platform, instance.api)
+    land = actors.onboard("land-registry", "registry", ["data-provider"], ["digital-agency"])
+    ministry = consumer(instance)
+    assert land.post("/exchange/v1/subsystems", json={"code": "titles"}).status_code == 201
+    assert ministry.post("/exchange/v1/subsystems", json={"code": "clinics"}).status_code == 201
+    for code, category, personal in (("parcels", "land-parcels", False), ("owners", "land-owners", True)):
+        r = land.put("/exchange/v1/services", json={"subsystem": "titles", "service_code": code,
+                                                     "backend_url": "http://127.0.0.1:9/", "category": category,
+                                                     "personal_data": personal})
+        assert r.status_code == 200, r.text
+    proposal = ministry.propose("access.grant", {"participant_id": "ministry-of-health", "action": "data:read",
+                                                 "category": "land-owners", "owner_id": "land-registry",
+                                                 "purpose": "home visits"}).json()
+    assert land.decide(proposal).json()["status"] == "enacted"
+    with browser_for(instance) as b:
+        r = operator_login(instance, b, "digital-agency")
+        assert 'href="/operator/exchange"' in r.text
+        page = b.get("/operator/exchange")
+        assert page.status_code == 200, page.text
+        owners = re.search(r'id="service-land-registry-titles-owners">.*?</tr>', page.text, re.S).group(0)
+        parcels = re.search(r'id="service-land-registry-titles-parcels">.*?</tr>', page.text, re.S).group(0)
+        assert "DPI/GOV/land-registry/titles/owners" in owners and "ministry-of-health" in owners and "Yes" in owners
+        assert "ministry-of-health" not in parcels and "No one yet" in parcels
+        members = re.search(r'id="members">.*?</table>', page.text, re.S).group(0)
+        assert "titles" in members and "clinics" in members
+        assert 'lang="pt"' in b.get("/operator/exchange?lang=pt").text
+    with browser_for(instance) as citizen:
+        assert citizen.get("/operator/exchange", follow_redirects=False).headers["location"] == "/operator/login"
