@@ -279,3 +279,41 @@ def test_operator_sees_services_and_who_may_call_them(instance):
         assert 'lang="pt"' in b.get("/operator/exchange?lang=pt").text
     with browser_for(instance) as citizen:
         assert citizen.get("/operator/exchange", follow_redirects=False).headers["location"] == "/operator/login"
+
+
+# -- HTMX enhancement ---------------------------------------------------------------------------
+def test_htmx_is_served_by_the_platform_under_the_strict_csp(instance):
+    from dpistack.web.pages import static_path
+
+    with browser_for(instance) as b:
+        home = b.get("/")
+        assert '<script src="/static/htmx.min.js" defer></script>' in home.text
+        assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", home.text) is None  # no inline script
+        config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", home.text).group(1))
+        assert config["allowEval"] is False and config["includeIndicatorStyles"] is False
+        assert config["historyCacheSize"] == 0  # no copy of a page (CSRF token, personal data) in localStorage
+        csp = home.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "unsafe" not in csp
+        plain = b.get("/static/htmx.min.js", headers={"Accept-Encoding": "identity"})
+        assert plain.content == static_path("htmx.min.js").read_bytes() and "content-encoding" not in plain.headers
+        packed = b.get("/static/htmx.min.js", headers={"Accept-Encoding": "gzip, br"})
+        assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+        assert packed.content == plain.content  # httpx decodes it
+        assert int(packed.headers["content-length"]) < len(plain.content) / 2
+        assert b.get("/static/HTMX-LICENCE.txt").status_code == 200
+
+
+def test_a_form_sent_by_htmx_names_the_page_it_ended_on(instance):
+    consent_id = ask_consent(instance)
+    with browser_for(instance) as b:
+        citizen_login(instance, b)
+        page = b.get(f"/me/consents/{consent_id}")
+        assert f'hx-post="/me/consents/{consent_id}/decision"' in page.text and 'hx-select="#main-content"' in page.text
+        r = b.post(f"/me/consents/{consent_id}/decision", headers={"HX-Request": "true"},
+                   data={"csrf_token": csrf_of(page.text), "decision": "approve"})
+        assert r.status_code == 200 and r.headers["hx-replace-url"] == f"/me/consents/{consent_id}"
+        assert 'id="main-content"' in r.text and "You gave your consent" in r.text
+        # a refused form is answered in place, at the form's own address (nothing to replace)
+        r = b.post(f"/me/consents/{consent_id}/revoke", headers={"HX-Request": "true"}, data={"csrf_token": "x"})
+        assert r.status_code == 403 and "hx-replace-url" not in r.headers
+        assert "hx-replace-url" not in b.get("/me/consents").headers
