@@ -52,6 +52,8 @@ web-assets:
 	cd web && npx sass --load-path=node_modules --style=compressed --no-source-map --quiet-deps portal.scss ../$(STATIC)/portal.css
 	sed 's#//\# sourceMappingURL=.*##' web/node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js > $(STATIC)/govuk-frontend.min.js
 	cp web/GOVUK-FRONTEND-LICENCE.txt $(STATIC)/GOVUK-FRONTEND-LICENCE.txt
+	cp web/node_modules/htmx.org/dist/htmx.min.js $(STATIC)/htmx.min.js
+	cp web/node_modules/htmx.org/LICENSE $(STATIC)/HTMX-LICENCE.txt
 
 # Translations: extract the portal's messages and merge them into each language's .po
 # (the .mo files are compiled from the .po when the portal first loads them).

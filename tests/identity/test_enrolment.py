@@ -109,6 +109,30 @@ def test_uncertain_matches_wait_for_an_operator(office, actors, platform):
     assert operator.get("/identity/v1/reviews").json() == []
 
 
+def test_an_operator_sees_a_review_beside_its_possible_duplicates(office, actors, platform):
+    first = enrol(office, AMINA).json()
+    r = enrol(office, {**AMINA, "birth_date": "1990-05-12", "phone": None, "address": "3 Hill Street"}).json()
+    assert r["status"] == "review", r
+    operator = actors("identity-authority")
+    logged = count(platform, LogEntry)
+    detail = operator.get(f"/identity/v1/reviews/{r['enrolment_id']}")
+    assert detail.status_code == 200, detail.text
+    body = detail.json()
+    assert body["enrolment_id"] == r["enrolment_id"] and body["submitted_by"] == "civil-registry"
+    assert body["enrolment"]["birth_date"] == "1990-05-12" and body["enrolment"]["address"] == "3 Hill Street"
+    [candidate] = body["candidates"]
+    assert candidate["uin"] == first["uin"] and candidate["birth_date"] == "1990-04-12" and candidate["score"] > 0
+    assert candidate["names"][0]["given"] == "Amina"
+    assert "phone" not in candidate and "biometrics" not in body["enrolment"]  # only what is compared
+    assert count(platform, LogEntry) == logged + 2  # the candidate's record and the enrolment, opened
+    assert office.get(f"/identity/v1/reviews/{r['enrolment_id']}").status_code == 403
+    assert operator.get("/identity/v1/reviews/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert operator.post(f"/identity/v1/reviews/{r['enrolment_id']}",
+                         json={"decision": "reject", "reason": "same person, typo"}).status_code == 200
+    gone = operator.get(f"/identity/v1/reviews/{r['enrolment_id']}")
+    assert gone.status_code == 409 and gone.headers["content-type"] == "application/problem+json"
+
+
 def test_retries_with_a_request_id_are_idempotent(office, platform):
     a = enrol(office, AMINA, request_id="office-42").json()
     b = enrol(office, AMINA, request_id="office-42").json()

@@ -20,6 +20,7 @@ from dpistack.identity.schemas import (
     EnrolmentOut,
     OtpRequest,
     ReviewDecision,
+    ReviewDetail,
     ReviewItem,
     VidOut,
     VidRequest,
@@ -81,6 +82,15 @@ def reviews(limit: int = Query(100, ge=1, le=1000), caller: Caller = Depends(req
             platform: Platform = Depends(get_platform)) -> list[dict]:
     with platform.db.uow() as session:
         return [service.review_view(e) for e in service.review_queue(session, limit)]
+
+
+@router.get("/reviews/{enrolment_id}", response_model=ReviewDetail, responses=ERRORS,
+            summary="One enrolment under review beside its possible duplicates (each record opened is logged)")
+def review(enrolment_id: str = EnrolmentId, caller: Caller = Depends(require("identity:review")),
+           platform: Platform = Depends(get_platform)) -> dict:
+    ctx = service.IdentityContext.of(platform)
+    with platform.db.uow(write=True) as session:  # write: the accesses are logged with the answer
+        return service.review_detail(session, ctx, enrolment_id, caller.participant_id)
 
 
 @router.post("/reviews/{enrolment_id}", response_model=EnrolmentOut, responses=ERRORS,

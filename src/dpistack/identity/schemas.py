@@ -87,6 +87,27 @@ class ReviewItem(BaseModel):
     candidates: list[ReviewCandidate]
 
 
+class Compared(BaseModel):
+    """The demographics an operator compares (no contact details, no biometrics)."""
+
+    names: list[dict]
+    birth_date: str
+    sex: str
+    birth_place: str | None = None
+    address: str | None = None
+    parents: list[str] | None = None
+
+
+class ComparedCandidate(Compared):
+    uin: str
+    score: float
+
+
+class ReviewDetail(ReviewItem):
+    enrolment: Compared
+    candidates: list[ComparedCandidate]
+
+
 class ReviewDecision(_Strict):
     decision: Literal["issue", "duplicate", "reject"]
     duplicate_of: str | None = Field(default=None, description="With 'duplicate': the existing UIN")

@@ -226,6 +226,31 @@ def review_queue(session: Session, limit: int = 100) -> list[Enrolment]:
         select(Enrolment).where(Enrolment.status == "review").order_by(Enrolment.created_at).limit(limit)))
 
 
+COMPARED = ("names", "birth_date", "sex", "birth_place", "address", "parents")  # what an operator compares
+
+
+def review_detail(session: Session, ctx: IdentityContext, enrolment_id: str, operator_id: str) -> dict:
+    """An enrolment under review beside each possible duplicate: the demographics an operator
+    compares (no contact details, no biometric templates), each record opened logged as an
+    access in the transparency log."""
+    enrolment = session.get(Enrolment, enrolment_id)
+    if enrolment is None:
+        raise UnknownEnrolment(enrolment_id)
+    if enrolment.status != "review":
+        raise NotUnderReview(enrolment_id, enrolment.status)
+    data = ctx.cipher.decrypt_fields(enrolment.demographics, record=enrolment.id)
+    candidates = []
+    for c in enrolment.candidates or []:
+        person = session.get(Person, c["uin"])
+        if person is None:
+            continue
+        other = ctx.cipher.decrypt_fields(person.demographics, record=c["uin"])
+        candidates.append({"uin": c["uin"], "score": c["score"], **{k: other.get(k) for k in COMPARED}})
+        log_access(session, ctx, c["uin"], operator_id, "deduplication review: compared with a new enrolment")
+    log_access(session, ctx, enrolment.id, operator_id, "deduplication review: enrolment opened")
+    return {**review_view(enrolment), "enrolment": {k: data.get(k) for k in COMPARED}, "candidates": candidates}
+
+
 def resolve_review(session: Session, ctx: IdentityContext, enrolment_id: str, operator_id: str, decision: str,
                    reason: str, duplicate_of: str | None = None) -> Enrolment:
     enrolment = session.scalars(select(Enrolment).where(Enrolment.id == enrolment_id).with_for_update()).first()

@@ -33,8 +33,8 @@ env.filters["date"] = i18n.format_day
 env.filters["amount"] = i18n.format_amount
 env.globals["languages"] = i18n.LANGUAGES
 
-CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")  # connect-src: HTMX's requests
 
 
 @dataclass
@@ -88,6 +88,10 @@ class Ctx:
         response.headers.update({"Content-Security-Policy": CSP, "Cache-Control": "no-store",
                                  "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff",
                                  "Content-Language": self.lang})
+        if self.request.headers.get("hx-request") == "true" and self.request.method == "GET":
+            # HTMX swapped in the page a form was redirected to: the address bar says which it is
+            query = self.request.url.query
+            response.headers["HX-Replace-Url"] = self.request.url.path + (f"?{query}" if query else "")
         return response
 
     def problem(self, status: int, title: str, message: str, action: str | None = None,

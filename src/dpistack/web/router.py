@@ -5,21 +5,23 @@ Included last in the app, so it never shadows an API."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from dpistack.core.errors import error_format
 
 from dpistack.transparency import merkle, note
-from dpistack.web import citizen, operator
+from dpistack.web import citizen, consents, mediator, operator, reviews, tracker
 from dpistack.web.i18n import _, format_number
 from dpistack.web.pages import Ctx, context, static_path
 
 router = APIRouter(include_in_schema=False)
 STATIC = {"portal.css": "text/css", "portal.js": "text/javascript", "govuk-frontend.min.js": "text/javascript",
-          "GOVUK-FRONTEND-LICENCE.txt": "text/plain"}
+          "GOVUK-FRONTEND-LICENCE.txt": "text/plain", "htmx.min.js": "text/javascript", "HTMX-LICENCE.txt": "text/plain"}
+_gzipped: dict[str, bytes] = {}  # the assets compressed once per process (they change only with a release)
 
 
 @router.get("/")
@@ -28,11 +30,15 @@ async def home(ctx: Ctx = Depends(context)) -> Response:
 
 
 @router.get("/static/{name}")
-async def static(name: str) -> Response:
+async def static(name: str, request: Request) -> Response:
     if name not in STATIC:
         return Response(status_code=404)
-    return FileResponse(str(static_path(name)), media_type=STATIC[name],
-                        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+    headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):  # a page's assets in a fraction of their size
+        if name not in _gzipped:
+            _gzipped[name] = gzip.compress(static_path(name).read_bytes(), 9, mtime=0)
+        return Response(_gzipped[name], media_type=STATIC[name], headers={**headers, "Content-Encoding": "gzip"})
+    return FileResponse(str(static_path(name)), media_type=STATIC[name], headers=headers)
 
 
 @router.get("/audit")
@@ -101,3 +107,7 @@ def install_handlers(app) -> None:
 
 router.include_router(citizen.router)
 router.include_router(operator.router)
+router.include_router(tracker.router)
+router.include_router(consents.router)
+router.include_router(reviews.router)
+router.include_router(mediator.router)

@@ -1,0 +1,150 @@
+"""The later portal pages in a real browser (Chromium, headless): a person answers a consent
+request and revokes the consent again, by keyboard only and in Arabic, the data tracker
+showing each access's proof checked; an identity-authority operator compares an enrolment
+with its possible duplicate and decides it with a reason. Both journeys use the HTMX
+enhancement (the main content is replaced without a page load), every page is checked with
+axe-core (zero WCAG 2.2 A/AA violations) and weighed (at most 200 KB), and screenshotted."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from dpistack.governance import credentials
+
+from ..conftest import Actors
+from .conftest import AMINA
+from .test_browser import Visit, axe_source, browser, code_for, shots, site, tab_to  # noqa: F401 - fixtures
+
+NO_RELOAD = "() => window.__sameDocument === true"
+
+
+def keyboard_login(page, site, uin: str, phone: str) -> None:
+    """The OpenID provider's pages, by keyboard (they are in English)."""
+    page.wait_for_url(lambda url: "/authorize" in url)
+    tab_to(page, "Your UIN")
+    page.keyboard.type(uin)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Enter your one-time code")
+    tab_to(page, "One-time code")
+    page.keyboard.type(code_for(site, phone))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#resident-scope")
+    tab_to(page, "Allow")
+    page.keyboard.press("Enter")
+
+
+@pytest.mark.e2e
+def test_arabic_keyboard_only_consent_given_then_revoked(browser, site, axe_source, shots):  # noqa: F811
+    with httpx.Client(base_url=site.url) as http:
+        ministry = Actors(site.platform, http).onboard("ministry-of-health", "ministry", ["data-consumer"],
+                                                       ["digital-agency"])
+        r = ministry.post("/consent/v1/consents", json={
+            "provider": "civil-registry", "services": [], "purpose": {"code": "care", "text": "treating the patient"},
+            "data_types": ["birth-record"], "valid_from": "2020-01-01T00:00:00Z", "valid_to": "2099-01-01T00:00:00Z"})
+        assert r.status_code == 201, r.text
+        consent_id = r.json()["id"]
+    v = Visit(browser, site, axe_source, shots, "consent-ar-keyboard")
+    page = v.page
+    v.goto("/?lang=ar")
+    tab_to(page, "سجّل الدخول بهويتك الوطنية")
+    page.keyboard.press("Enter")
+    keyboard_login(page, site, site.uins["amina"], AMINA["phone"])
+    page.wait_for_url(site.url + "/me")
+
+    tab_to(page, "الموافقات", exact=True)
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/me/consents")
+    assert page.get_by_role("heading", level=1).inner_text() == "موافقاتي"
+    v.check("consents-none")
+    tab_to(page, "الرد على طلب موافقتك")
+    page.keyboard.type(consent_id)
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + f"/me/consents/{consent_id}")
+    assert "ministry-of-health" in page.locator("#consent").inner_text()
+    v.check("request")
+
+    page.evaluate("() => { window.__sameDocument = true; }")
+    tab_to(page, "نعم، أمنح موافقتي")
+    page.keyboard.press("Space")
+    tab_to(page, "أرسل ردي", exact=True)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#flash")
+    assert "منحت موافقتك لـ ministry-of-health" in page.locator("#flash").inner_text()
+    assert page.locator("#consent-status").inner_text() == "ممنوحة"
+    assert page.evaluate(NO_RELOAD)  # HTMX replaced the main content, no page load
+    v.check("given")
+
+    tab_to(page, "اسحب هذه الموافقة", exact=True)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#revoke-confirm")
+    assert page.evaluate(NO_RELOAD)
+    v.check("confirm")
+    tab_to(page, "نعم، اسحب موافقتي", exact=True)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#flash")
+    assert "سُحبت موافقتك" in page.locator("#flash").inner_text()
+    assert page.locator("#consent-status").inner_text() == "ملغى"
+    assert page.evaluate(NO_RELOAD) and page.url == site.url + f"/me/consents/{consent_id}"
+    v.check("revoked")
+    with httpx.Client(base_url=site.url) as http:
+        ministry.http = http
+        check = ministry.post("/consent/v1/check", json={
+            "consent_id": consent_id, "consumer": "ministry-of-health", "provider": "civil-registry",
+            "service": "DPI/GOV/civil-registry/registry/persons"}).json()
+    assert check["allowed"] is False and check["reason"] == "revoked"
+
+    tab_to(page, "استخدام البيانات", exact=True)
+    page.keyboard.press("Enter")
+    page.wait_for_url(site.url + "/me/data-usage")
+    rows = page.locator("#usage tbody tr")
+    assert rows.count() >= 1
+    for n in range(rows.count()):
+        assert "تم التحقق من الإثبات" in rows.nth(n).inner_text()
+    v.check("data-usage")
+    v.close()
+
+
+@pytest.mark.e2e
+def test_operator_decides_a_review_with_a_reason(browser, site, axe_source, shots):  # noqa: F811
+    with httpx.Client(base_url=site.url) as http:
+        office = Actors(site.platform, http).onboard("district-office", "registry", ["registration"],
+                                                     ["identity-authority"])
+        r = office.post("/identity/v1/enrolments", json={**AMINA, "birth_date": "1990-05-12", "phone": None,
+                                                          "address": "3 Hill Street, Nairobi"}).json()
+        assert r["status"] == "review", r
+    key = json.dumps(credentials.load_private_jwk(site.platform.settings.data_dir, "identity-authority")
+                     .as_dict(private=True))
+    v = Visit(browser, site, axe_source, shots, "review-en")
+    page = v.page
+    v.goto("/operator/login")
+    page.get_by_label("Participant ID").fill("identity-authority")
+    page.get_by_label("Private key (JWK)").fill(key)
+    page.locator("main").get_by_role("button", name="Log in").click()
+    page.wait_for_url(site.url + "/operator/proposals")
+    page.get_by_role("link", name="Enrolment reviews").click()
+    v.check("queue")
+    page.get_by_role("link", name=r["enrolment_id"][:8]).click()
+    comparison = page.locator("#comparison").inner_text()
+    assert "3 Hill Street, Nairobi" in comparison and "12 Harbour Road, Mombasa" in comparison
+    v.check("comparison")
+
+    page.evaluate("() => { window.__sameDocument = true; }")
+    same = f"The same person as record {site.uins['amina']}: issue nothing"
+    page.get_by_label(same).check()
+    page.get_by_role("button", name="Record my decision").click()
+    page.wait_for_selector(".govuk-error-summary")
+    assert "Give the reason for your decision" in page.locator(".govuk-error-summary").inner_text()
+    assert page.get_by_label(same).is_checked()  # the choice is kept
+    assert page.evaluate(NO_RELOAD)
+    v.check("no-reason")
+    page.get_by_label("Reason").fill("same person: moved house, birth certificate checked")
+    page.get_by_role("button", name="Record my decision").click()
+    page.wait_for_selector("#flash")
+    assert f"the same person as {site.uins['amina']}" in page.locator("#flash").inner_text()
+    assert page.evaluate(NO_RELOAD) and page.url == site.url + "/operator/reviews"  # HX-Replace-Url
+    assert page.locator("#no-reviews").is_visible()
+    v.check("decided")
+    v.close()
