@@ -209,6 +209,7 @@ def _mount_block_clis() -> None:
     from dpistack.consent import cli as consent_cli
     from dpistack.exchange import cli as exchange_cli
     from dpistack.payments import cli as payments_cli
+    from dpistack.services import cli as services_cli
     from dpistack.transparency import cli as transparency_cli
     from dpistack.web import cli as web_cli
 
@@ -217,6 +218,7 @@ def _mount_block_clis() -> None:
     app.add_typer(payments_cli.app, name="payments")
     app.add_typer(exchange_cli.app, name="exchange")
     app.add_typer(consent_cli.app, name="consent")
+    app.add_typer(services_cli.app, name="services")
     bench_cli.register(bench_app)
 
 
