@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from dpistack.core.errors import error_format
 
 from dpistack.transparency import merkle, note
-from dpistack.web import citizen, operator
+from dpistack.web import citizen, finder, operator
 from dpistack.web.i18n import _, format_number
 from dpistack.web.pages import Ctx, context, static_path
 
@@ -101,3 +101,4 @@ def install_handlers(app) -> None:
 
 router.include_router(citizen.router)
 router.include_router(operator.router)
+router.include_router(finder.router)
