@@ -62,17 +62,19 @@ def _stemmer(lang: str):
 _STOP_FOLDED = {lang: {fold(w) for w in words} for lang, words in STOP.items()}
 
 
+@lru_cache(maxsize=65536)
+def term(word: str, lang: str) -> str | None:
+    """The index term of one lower-case word (None: a stop word, a number or too short).
+    Memoised: Snowball is pure Python, and people's words repeat."""
+    if word.isdigit() or fold(word) in _STOP_FOLDED[lang]:
+        return None
+    stem = fold(_stemmer(lang).stemWord(word))
+    return stem if len(stem) > 1 else None
+
+
 def terms(text: str, lang: str) -> list[str]:
     """The index terms of a text in one language."""
-    out = []
-    stemmer = _stemmer(lang)
-    for word in _WORD.findall(text.lower()):
-        if word.isdigit() or fold(word) in _STOP_FOLDED[lang]:
-            continue
-        stem = fold(stemmer.stemWord(word))
-        if len(stem) > 1:
-            out.append(stem)
-    return out
+    return [t for t in (term(word, lang) for word in _WORD.findall(text.lower())) if t is not None]
 
 
 # -- the language of a question ------------------------------------------------------------------

@@ -88,6 +88,7 @@ class Index:
     def __init__(self, rows: list[PublicService], engine: str):
         docs = []
         self.vocabulary: dict[str, list[str]] = {}
+        self.rows = {row.id: row for row in rows}  # the catalogue as indexed (hits are shown from it)
         for row in rows:
             for lang, text in row.texts.items():
                 fields = {"name": text["name"], "description": text["description"],
@@ -130,7 +131,10 @@ def index_for(session: Session, engine: str | None = None) -> Index:
         hit = _indexes.get(key)
         if hit is not None and hit[0] == stamp:
             return hit[1]
-    index = Index(list(session.scalars(select(PublicService))), engine)
+    rows = list(session.scalars(select(PublicService)))
+    for row in rows:
+        session.expunge(row)  # kept by the index, beyond this session
+    index = Index(rows, engine)
     with _lock:
         _indexes[key] = (stamp, index)
     return index
@@ -164,8 +168,7 @@ def search(session: Session, q: str, lang: str = DEFAULT_LANG, limit: int = 5,
                 other_terms = index.correct(analysis.terms(q, other), other)
                 take(index.ranker.rank(other_terms, (other,), limit * 4), CROSS_LANGUAGE_WEIGHT)
     best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    rows = {r.id: r for r in session.scalars(select(PublicService).where(PublicService.id.in_([s for s, _ in best])))}
-    hits = [{**view(rows[sid], used), "score": round(score, 6), "matched_lang": matched[sid]} for sid, score in best]
+    hits = [{**view(index.rows[sid], used), "score": round(score, 6), "matched_lang": matched[sid]} for sid, score in best]
     return {"query": q, "lang": used, "detected_lang": detected, "page_lang": lang, "engine": index.ranker.name,
             "terms": terms, "hits": hits}
 
