@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from importlib import resources
 from typing import Any
 
@@ -113,7 +114,7 @@ class Index:
         return out
 
 
-_indexes: dict[tuple[int, str], tuple[tuple, Index]] = {}
+_indexes: "weakref.WeakKeyDictionary[Any, dict[str, tuple[tuple, Index]]]" = weakref.WeakKeyDictionary()  # per engine
 _lock = threading.Lock()
 
 
@@ -126,9 +127,9 @@ def index_for(session: Session, engine: str | None = None) -> Index:
     engine = engine or default_engine(session)
     stamp = tuple(session.execute(select(func.count(), func.max(PublicService.updated_at),
                                          func.sum(PublicService.revision))).one())
-    key = (id(session.get_bind()), engine)
+    bind = session.get_bind()
     with _lock:
-        hit = _indexes.get(key)
+        hit = _indexes.get(bind, {}).get(engine)
         if hit is not None and hit[0] == stamp:
             return hit[1]
     rows = list(session.scalars(select(PublicService)))
@@ -136,7 +137,7 @@ def index_for(session: Session, engine: str | None = None) -> Index:
         session.expunge(row)  # kept by the index, beyond this session
     index = Index(rows, engine)
     with _lock:
-        _indexes[key] = (stamp, index)
+        _indexes.setdefault(bind, {})[engine] = (stamp, index)
     return index
 
 
