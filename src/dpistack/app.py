@@ -23,6 +23,7 @@ from dpistack.identity import api as identity_api
 from dpistack.identity import oidc_api, residents_api
 from dpistack.payments import admin_api as payments_admin_api
 from dpistack.payments import api as payments_api
+from dpistack.services import api as services_api
 from dpistack.transparency import api as transparency_api
 from dpistack.web import router as web_router
 
@@ -57,6 +58,7 @@ def create_app(platform: Platform) -> App:
                transparency_api.router, oidc_api.router, residents_api.router, payments_admin_api.router,
                consent_api.router, exchange_api.router, credentials_api.router, credentials_vcapi.router,
                credentials_verifier_api.router, credentials_openid4vp_api.router,
+               services_api.router,
                web_router.router]  # the portal last: it never shadows an API
     for router in routers:
         app.include_router(router)

@@ -210,6 +210,7 @@ def _mount_block_clis() -> None:
     from dpistack.credentials import cli as credentials_cli
     from dpistack.exchange import cli as exchange_cli
     from dpistack.payments import cli as payments_cli
+    from dpistack.services import cli as services_cli
     from dpistack.transparency import cli as transparency_cli
     from dpistack.web import cli as web_cli
 
@@ -220,6 +221,7 @@ def _mount_block_clis() -> None:
     app.add_typer(consent_cli.app, name="consent")
     app.add_typer(credentials_cli.app, name="credentials")
     app.command("verify")(credentials_cli.verify)
+    app.add_typer(services_cli.app, name="services")
     bench_cli.register(bench_app)
 
 

@@ -8,3 +8,4 @@ from dpistack.payments import models as payments_models  # noqa: F401,E402
 from dpistack.exchange import models as exchange_models  # noqa: F401,E402
 from dpistack.consent import models as consent_models  # noqa: F401,E402
 from dpistack.credentials import models as credentials_models  # noqa: F401,E402
+from dpistack.services import models as services_models  # noqa: F401,E402

@@ -324,3 +324,27 @@ def test_payments_regulator_sees_positions_and_limits(browser, site, axe_source,
     assert "second-bank" in page.locator("#positions").inner_text()
     v.check("positions")
     v.close()
+
+
+@pytest.mark.e2e
+def test_service_finder_in_english_and_arabic(browser, site, axe_source, shots):
+    from dpistack.services import service
+
+    service.load_demo(site.platform)
+    v = Visit(browser, site, axe_source, shots, "finder")
+    v.goto("/?lang=en")
+    v.page.get_by_label("What do you need to do?").fill("my wife had a baby, what do I do?")
+    v.page.get_by_role("button", name="Search").click()
+    assert "Register a birth" in v.page.locator("#results").inner_text()
+    v.check("results-en")
+    v.goto("/services?lang=ar")
+    v.check("list-ar")
+    v.page.get_by_label("ماذا تريد أن تفعل؟").fill("كيف أجدد جواز سفري")
+    v.page.get_by_role("button", name="بحث").click()
+    assert "استخراج جواز سفر أو تجديده" in v.page.locator("#results").inner_text()
+    v.check("results-ar")
+    v.page.get_by_label("ماذا تريد أن تفعل؟").fill("¿cómo pido la pensión de jubilación?")
+    v.page.get_by_role("button", name="بحث").click()
+    assert v.page.locator("#answer-language").is_visible()
+    v.check("results-es-on-ar")
+    v.close()

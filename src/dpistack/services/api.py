@@ -1,0 +1,57 @@
+"""The catalogue API (``/services/v1``): institutions publish their public services
+(``services:publish``); anyone lists, reads and searches them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from dpistack.core.auth import Caller
+from dpistack.core.http import get_platform
+from dpistack.core.platform import Platform
+from dpistack.governance.policy import require
+from dpistack.services import service
+from dpistack.services.schemas import SERVICE_ID, ServiceIn
+
+router = APIRouter(prefix="/services/v1", tags=["services"])
+PROBLEM = {"content": {"application/problem+json": {}}}
+ERRORS = {401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM}
+ServiceId = Path(min_length=2, max_length=63, pattern=SERVICE_ID)
+LangQ = Query("en", description="language of the texts (a service without it is shown in English)")
+Lang = Literal["en", "fr", "es", "pt", "ar"]
+
+
+@router.put("/services/{service_id}", responses=ERRORS, summary="Publish or update a public service (its institution)")
+def publish(body: ServiceIn, response: Response, service_id: str = ServiceId,
+            caller: Caller = Depends(require("services:publish")), platform: Platform = Depends(get_platform)) -> dict:
+    with platform.db.uow(write=True) as session:
+        result, created = service.publish(session, caller.participant_id, service_id, body)
+    response.status_code = 201 if created else 200
+    return result
+
+
+@router.get("/services", responses=ERRORS, summary="The catalogue, in one language")
+def list_services(lang: Lang = LangQ, category: str | None = Query(None, max_length=32),
+                  publisher: str | None = Query(None, max_length=64),
+                  platform: Platform = Depends(get_platform)) -> list[dict]:
+    with platform.db.uow() as session:
+        return service.list_services(session, lang, category, publisher)
+
+
+@router.get("/services/{service_id}", responses=ERRORS, summary="One public service, in one language")
+def get_service(service_id: str = ServiceId, lang: Lang = LangQ, platform: Platform = Depends(get_platform)) -> dict:
+    with platform.db.uow() as session:
+        return service.get(session, service_id, lang)
+
+
+@router.get("/search", responses=ERRORS, summary="Find the services that answer a question, in any of the five languages")
+async def search(q: str = Query(min_length=1, max_length=300, description="the question, in the person's words"),
+                 lang: Lang = Query("en", description="the page's language: used when the question's cannot be told"),
+                 limit: int = Query(5, ge=1, le=20), platform: Platform = Depends(get_platform)) -> dict:
+    def run() -> dict:
+        with platform.db.uow() as session:
+            return service.search(session, q, lang, limit)
+
+    return await run_in_threadpool(run)
