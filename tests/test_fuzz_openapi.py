@@ -1,4 +1,4 @@
-"""A time-bounded schemathesis run against /openapi.json: no input may produce a 5xx.
+"""A schemathesis run against /openapi.json: no input may produce a 5xx.
 
 Requests carry a valid access token of the platform operator, so the fuzzing reaches past
 authentication into the handlers. (Schemathesis's own pytest plugin does not load under
@@ -7,7 +7,6 @@ pytest 9, so each operation's Hypothesis strategy is driven directly.)
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import schemathesis
@@ -20,8 +19,8 @@ from dpistack.core.platform import Platform
 from dpistack.governance.oauth import mint_access_token
 from dpistack.governance.setup import init_instance
 
-EXAMPLES_PER_OPERATION = 40
-TIME_BUDGET_S = 240  # the whole run stops generating after this, whatever is left
+# A fixed number per operation (no time budget): the run does the same work however busy the machine is.
+EXAMPLES_PER_OPERATION = 15
 
 
 @pytest.fixture(scope="module")
@@ -36,25 +35,20 @@ def target(tmp_path_factory):
 
 def test_no_input_produces_a_server_error(target):
     schema, token = target
-    deadline = time.monotonic() + TIME_BUDGET_S
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
     called: list[str] = []
 
     for operation in operations:
-        if time.monotonic() > deadline:
-            break
 
         @given(case=operation.as_strategy())
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def fuzz(case):
-            if time.monotonic() > deadline:
-                return
             headers = dict(case.headers or {})
             headers.setdefault("Authorization", f"Bearer {token}")
             case.call_and_validate(headers=headers, checks=[not_a_server_error])
 
         fuzz()
         called.append(operation.label)
-    assert len(called) == len(operations), f"time budget ran out after {len(called)} operations"
+    assert len(called) == len(operations)
