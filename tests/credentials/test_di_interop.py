@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.credentials.node import node_with
 from dpistack.credentials import contexts
 
 HERE = Path(__file__).parent
@@ -24,17 +23,7 @@ SUBJECT = {"id": "did:example:amina", "given_name": "Amina", "birthdate": "1990-
 
 
 def _node() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not (HERE / "node_modules" / "@digitalbazaar" / "vc").is_dir():
-        problem = "tests/credentials/node_modules is missing: run `cd tests/credentials && npm ci`"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem + " (CI=true: the interop tests must run)")
-        pytest.skip(problem)
-    return node
+    return node_with("@digitalbazaar/vc")
 
 
 def run_js(request: dict) -> dict:

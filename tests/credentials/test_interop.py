@@ -5,14 +5,13 @@ with the machine's Node.js. Under CI=true a missing node or package fails; elsew
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.credentials.node import node_with
 from dpistack.credentials import errors as E
 from dpistack.credentials import sdjwt
 
@@ -23,17 +22,7 @@ CLAIMS = {"given_name": "Amara", "family_name": "Okafor", "birthdate": "1990-04-
 
 
 def _node() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not (HERE / "node_modules" / "@sd-jwt" / "sd-jwt-vc").is_dir():
-        problem = "tests/credentials/node_modules is missing: run `cd tests/credentials && npm ci`"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem + " (CI=true: the interop tests must run)")
-        pytest.skip(problem)
-    return node
+    return node_with("@sd-jwt/sd-jwt-vc")
 
 
 def run_js(request: dict) -> dict:

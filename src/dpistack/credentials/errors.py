@@ -8,14 +8,20 @@ error format (``{"error", "error_description"}``, OpenID4VCI 1.0 §8.3.1): :clas
 from __future__ import annotations
 
 
-class SdJwtError(Exception):
-    """An SD-JWT (VC) that does not verify. ``code`` says why, for machines."""
+class CodedError(Exception):
+    """An error with a ``code`` for machines and a ``detail`` sentence for people."""
 
-    code = "invalid_sd_jwt"
+    code = "invalid"
 
     def __init__(self, detail: str):
         super().__init__(detail)
         self.detail = detail
+
+
+class SdJwtError(CodedError):
+    """An SD-JWT (VC) that does not verify. ``code`` says why, for machines."""
+
+    code = "invalid_sd_jwt"
 
 
 class MalformedSdJwt(SdJwtError):
@@ -107,14 +113,10 @@ class UntrustedIssuer(SdJwtError):
     code = "untrusted_issuer"
 
 
-class BadTrustList(Exception):
+class BadTrustList(CodedError):
     """A trust list that cannot be used: not signed by the platform key, wrong type, expired."""
 
     code = "bad_trust_list"
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
 
 
 class MalformedQr(SdJwtError):

@@ -6,13 +6,11 @@ VC-API's verify endpoints put them in ``errors`` (one entry per failure).
 
 from __future__ import annotations
 
+from dpistack.credentials.errors import CodedError
 
-class VcError(Exception):
+
+class VcError(CodedError):
     code = "invalid_credential"
-
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
 
 
 class MalformedJsonLd(VcError):
