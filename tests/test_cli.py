@@ -58,8 +58,14 @@ def test_demo_tells_the_whole_story_and_can_keep_the_instance(tmp_path):
                  "payments check: ok", "governance check: ok", "every check passed",
                  "Server.ServerProxy.AccessDenied", "Server.ServerProxy.ConsentRequired", "ACTIVE",
                  "Server.ServerProxy.ConsentRevoked", "data tracker", "exchange check: ok",
-                 "Portal: http://127.0.0.1:", "a proposal awaits its approval"):
+                 "Portal: http://127.0.0.1:", "a proposal awaits its approval",
+                 "receives her national ID: an SD-JWT VC", "age_over_18: true, holder-bound",
+                 "no name and no birth date reach the bar", "refused: invalid_request — already answered",
+                 "verifies it with no network", "→ Register a birth", "/me/consents", "/services"):
         assert beat in told, beat
+    # The foreign credential: refused while its issuer is untrusted, verified once governance trusts it.
+    refused, trusted = told.index("untrusted_issuer"), told.index("enacts issuer.trust")
+    assert refused < trusted < told.index("He shows it again: verified, age_over_18: true")
     assert (kept / "dpi.sqlite3").exists() and (kept / "keys" / "keys.json").exists()
     # The person checks her saved data tracker against the kept instance's log.
     usage = runner.invoke(app, ["transparency", "verify", "--usage", str(kept / "amina-data-usage.json"),

@@ -14,7 +14,9 @@ import re
 import secrets
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -29,6 +31,7 @@ from dpistack.consent import service as consent_service
 from dpistack.core.config import Settings
 from dpistack.core.platform import Platform
 from dpistack.core.server import free_port, serve_in_thread
+from dpistack.credentials import demo as credentials_demo
 from dpistack.exchange import messagelog
 from dpistack.governance import credentials
 from dpistack.governance import service as governance
@@ -38,6 +41,7 @@ from dpistack.identity import claims
 from dpistack.identity.service import IdentityContext
 from dpistack.payments import demo as payments_demo
 from dpistack.payments.check import check as payments_check
+from dpistack.services import service as services
 from dpistack.transparency import merkle, note
 from dpistack.transparency import service as tlog
 from dpistack.web.setup import setup_portal
@@ -64,7 +68,8 @@ def run_demo(console: Console, keep: Path | None = None) -> int:
         ready = _story(console, platform, port)
         console.print(Panel.fit("[bold green]The demo ran to the end: every check passed.[/]"))
         console.print(f"Portal: [bold]{settings.public_url}/[/] — log in as Amina with UIN {ready['uin']} (one-time "
-                      f"codes land in {ready['sms']}), or open the operator console as identity-authority with the "
+                      f"codes land in {ready['sms']}) to see her consents (/me/consents), who used her data "
+                      f"(/me/data-usage) and the service finder (/services); or open the operator console as identity-authority with the "
                       f"key {data_dir}/credentials/identity-authority.jwk: a proposal awaits its approval.",
                       soft_wrap=True, highlight=False)
         if keep:
@@ -270,6 +275,24 @@ def _exchange_chapter(console: Console, http: httpx.Client, data_dir: Path, mini
                       f"She can check them herself: [bold]dpi transparency verify --usage {saved.name}[/].")
 
 
+@contextmanager
+def _second_country(data_dir: Path) -> Iterator[tuple[str, object]]:
+    """Another country's fresh instance, in this process on its own loopback port, until the block ends."""
+    port = free_port()
+    other_dir = data_dir / "second-country"
+    other = Platform.open(Settings(data_dir=other_dir, database_url=None, public_url=f"http://127.0.0.1:{port}"))
+    try:
+        init_instance(other)
+        with serve_in_thread(create_app(other), port=port) as base_url, httpx.Client(base_url=base_url) as http:
+            def actor(pid: str, key=None) -> ParticipantClient:
+                return ParticipantClient(http, pid, key or credentials.load_private_jwk(other_dir, pid),
+                                         f"{base_url}/oauth/token")
+
+            yield base_url, actor
+    finally:
+        other.close()
+
+
 def _step(console: Console, title: str) -> None:
     console.rule(f"[bold cyan]{title}")
 
@@ -416,6 +439,14 @@ def _story(console: Console, platform: Platform, port: int) -> dict:
         _step(console, "6. Payments: two providers join the switch, Amina pays by phone number")
         payments_demo.chapter(console, actor, base_url, data_dir, expect)
 
+        _step(console, "6b. Credentials: Amina's national ID in her wallet, shown to a bar, trusted across borders")
+
+        def last_code() -> str:
+            return re.search(r"\b(\d{6})\b", outbox.messages(amina["phone"])[-1]["message"]).group(1)
+
+        credentials_demo.chapter(console, actor, base_url, data_dir, expect, uin=uin, birth_date=amina["birth_date"],
+                                 last_code=last_code, abroad=lambda: _second_country(data_dir))
+
         _step(console, "7. Anyone can audit the log")
         checkpoint = http.get("/transparency/v1/checkpoint").text
         vkey = http.get("/transparency/v1/verifier-key").text.strip()
@@ -443,6 +474,16 @@ def _story(console: Console, platform: Platform, port: int) -> dict:
             "city-clinic", "City Clinic", "relying-party", ["relying-party"], credentials.new_key())).json()
         console.print("The citizen portal joins as a relying party (scope resident, granted by the identity "
                       f"authority); City Clinic's onboarding waits for {', '.join(clinic['required'])}.")
+        count = services.load_demo(platform)
+        tops = []
+        for question, answer in (("our baby was born", "birth-registration"),
+                                 ("¿cómo pido la pensión de jubilación?", "old-age-pension")):
+            found = http.get("/services/v1/search", params={"q": question}).json()
+            expect(bool(found["hits"]) and found["hits"][0]["id"] == answer,
+                   f"the service finder answers {question!r} with {answer} ({found['hits'][:1]})")
+            tops.append(f"“{question}” ({found['lang']}) → [bold]{found['hits'][0]['name']}[/]")
+        console.print(f"The service finder holds {count} public services; people ask in their own words: "
+                      + "; ".join(tops) + ".")
 
     _step(console, "9. Invariant checks")
     with platform.db.uow() as s:
