@@ -92,15 +92,22 @@ async def one_consent(consent_id: str, ctx: Ctx = Depends(context)) -> Response:
     return stop or _detail(ctx, consent)
 
 
+async def _posted(ctx: Ctx, consent_id: str) -> tuple[dict, dict | None, str | None, Response | None]:
+    """A POST about one of the person's consents: its form, the consent and the token to act with,
+    or the page that stops it (a bad CSRF token, no login, not the person's consent)."""
+    form = await form_of(ctx.request)
+    if not ctx.session.csrf_ok(form.get("csrf_token")):
+        return form, None, None, ctx.csrf_failed()
+    if (stop := _need_login(ctx)) is not None:
+        return form, None, None, stop
+    consent, token, stop = await _consent(ctx, consent_id)
+    return form, consent, token, stop
+
+
 @router.post("/{consent_id}/decision")
 async def decide(consent_id: str, ctx: Ctx = Depends(context)) -> Response:
     """Grant (approve) or refuse (reject) a consent a data consumer asked for."""
-    form = await form_of(ctx.request)
-    if not ctx.session.csrf_ok(form.get("csrf_token")):
-        return ctx.csrf_failed()
-    if (stop := _need_login(ctx)) is not None:
-        return stop
-    consent, token, stop = await _consent(ctx, consent_id)
+    form, consent, token, stop = await _posted(ctx, consent_id)
     if stop is not None:
         return stop
     decision = form.get("decision", "")
@@ -118,12 +125,7 @@ async def decide(consent_id: str, ctx: Ctx = Depends(context)) -> Response:
 @router.post("/{consent_id}/revoke")
 async def revoke(consent_id: str, ctx: Ctx = Depends(context)) -> Response:
     """Without ``confirm=yes``: the confirmation page (nothing changes); with it: revoke."""
-    form = await form_of(ctx.request)
-    if not ctx.session.csrf_ok(form.get("csrf_token")):
-        return ctx.csrf_failed()
-    if (stop := _need_login(ctx)) is not None:
-        return stop
-    consent, token, stop = await _consent(ctx, consent_id)
+    form, consent, token, stop = await _posted(ctx, consent_id)
     if stop is not None:
         return stop
     if form.get("confirm") != "yes":
