@@ -148,3 +148,43 @@ def test_operator_decides_a_review_with_a_reason(browser, site, axe_source, shot
     assert page.locator("#no-reviews").is_visible()
     v.check("decided")
     v.close()
+
+
+@pytest.mark.e2e
+def test_verifier_page_checks_cards_on_the_device_offline(browser, site, axe_source, shots):  # noqa: F811
+    """verify.js keeps the signed trust list and checks a card's QR text with WebCrypto: with
+    the network gone, a genuine card verifies (showing only what it discloses) and a forged one
+    is refused — no request leaves the page; the service worker serves the page offline."""
+    from .test_verifier_page import card, forged_copy
+
+    v = Visit(browser, site, axe_source, shots, "verify-offline")
+    page = v.page
+    v.goto("/verify")
+    page.wait_for_selector("#verify-offline:not([hidden])")  # the trust list arrived and verified
+    assert "Ready to check without a network" in page.locator("#verify-offline").inner_text()
+    assert page.evaluate("async () => { await navigator.serviceWorker.ready; return true; }")
+    v.check("ready")
+
+    sent = []
+    page.on("request", lambda request: sent.append(request.url))
+    v.context.set_offline(True)
+    genuine = card(site.platform)
+    page.get_by_label("Text read from the QR code").fill(genuine)
+    page.get_by_role("button", name="Check the credential").click()
+    page.wait_for_selector("#verify-result[data-checked-on=device]")
+    answer = page.locator("#verify-result").inner_text()
+    assert "Genuine credential" in answer and "Amina" in answer and "Over 18" in answer
+    assert "Hassan" not in answer and "Checked on this device." in answer
+    v.check("genuine")
+
+    page.get_by_label("Text read from the QR code").fill(forged_copy(genuine))
+    page.get_by_role("button", name="Check the credential").click()
+    page.wait_for_selector("#verify-detail")
+    answer = page.locator("#verify-result").inner_text()
+    assert "Do not accept this credential." in answer and "bad_signature" in answer
+    assert sent == []  # nothing left the device
+
+    page.reload()  # offline: the service worker's copy
+    assert page.get_by_role("heading", level=1).inner_text() == "Check a credential"
+    page.wait_for_selector("#verify-offline:not([hidden])")  # the kept list still verifies
+    v.close()

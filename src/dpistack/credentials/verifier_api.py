@@ -8,7 +8,8 @@
   claims, issuer}`` or ``{verified: false, error, error_description}`` where ``error`` is the
   specific reason (``untrusted_issuer``, ``bad_signature``, ``wrong_nonce``, …). A presentation
   that does not verify is an answer, not a failed request: 200. Public, like any verifier: it
-  keeps nothing and tells the caller only what the caller sent.
+  keeps nothing and tells the caller only what the caller sent. Instead of ``presentation`` it
+  takes ``qr``, the text a scanner read from a card's QR code (``DPI1:`` …, see ``qr.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
-from dpistack.credentials import sdjwt, trust
+from dpistack.credentials import qr, sdjwt, trust
 from dpistack.credentials.errors import SdJwtError
 from dpistack.governance import trust as registry
 
@@ -28,14 +29,18 @@ router = APIRouter(tags=["credentials"])
 
 class VerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    presentation: str = Field(min_length=1, max_length=sdjwt.MAX_PRESENTATION_CHARS,
-                              description="An SD-JWT VC presentation: <jwt>~<disclosure>~…~<kb-jwt>")
+    presentation: str | None = Field(None, min_length=1, max_length=sdjwt.MAX_PRESENTATION_CHARS,
+                                     description="An SD-JWT VC presentation: <jwt>~<disclosure>~…~<kb-jwt>")
+    qr: str | None = Field(None, min_length=1, max_length=qr.QR_MAX_ALPHANUMERIC + 64,
+                           description="Or the text of a card's QR code (DPI1: + base45 of the zlib-compressed presentation)")
     nonce: str | None = Field(None, min_length=1, max_length=200, description="The nonce the verifier gave the holder")
     audience: str | None = Field(None, min_length=1, max_length=500, description="The verifier's identifier (KB-JWT aud)")
     require_key_binding: bool = Field(True, description="false accepts a presentation without a KB-JWT (a printed card)")
 
     @model_validator(mode="after")
     def _binding_needs_nonce(self):
+        if (self.presentation is None) == (self.qr is None):
+            raise ValueError("give exactly one of presentation and qr")
         if self.require_key_binding and (self.nonce is None or self.audience is None):
             raise ValueError("nonce and audience are required when key binding is required")
         return self
@@ -64,7 +69,8 @@ def jwt_vc_issuer(platform: Platform = Depends(get_platform)) -> dict:
              summary="Verify an SD-JWT VC presentation against this country's trust list")
 def verify(body: VerifyRequest, platform: Platform = Depends(get_platform)) -> JSONResponse:
     try:
-        verified, entry = trust.verify(body.presentation, trust.for_platform(platform), audience=body.audience,
+        presentation = body.presentation if body.qr is None else qr.decode(body.qr)
+        verified, entry = trust.verify(presentation, trust.for_platform(platform), audience=body.audience,
                                        nonce=body.nonce, require_key_binding=body.require_key_binding)
     except SdJwtError as exc:
         return JSONResponse({"verified": False, "error": exc.code, "error_description": exc.detail},

@@ -14,13 +14,14 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from dpistack.core.errors import error_format
 
 from dpistack.transparency import merkle, note
-from dpistack.web import citizen, consents, finder, mediator, operator, reviews, tracker
+from dpistack.web import citizen, consents, finder, mediator, operator, reviews, tracker, verifier
 from dpistack.web.i18n import _, format_number
 from dpistack.web.pages import Ctx, context, static_path
 
 router = APIRouter(include_in_schema=False)
 STATIC = {"portal.css": "text/css", "portal.js": "text/javascript", "govuk-frontend.min.js": "text/javascript",
-          "GOVUK-FRONTEND-LICENCE.txt": "text/plain", "htmx.min.js": "text/javascript", "HTMX-LICENCE.txt": "text/plain"}
+          "GOVUK-FRONTEND-LICENCE.txt": "text/plain", "htmx.min.js": "text/javascript", "HTMX-LICENCE.txt": "text/plain",
+          "verify.js": "text/javascript"}
 _gzipped: dict[str, bytes] = {}  # the assets compressed once per process (they change only with a release)
 
 
@@ -101,7 +102,7 @@ def install_handlers(app) -> None:
         return HTMLResponse(html, status_code=404 if status == 405 else status,
                             headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
 
-    for prefix in ("/me", "/operator", "/login", "/logout", "/audit"):
+    for prefix in ("/me", "/operator", "/login", "/logout", "/audit", "/verify"):
         error_format(app, prefix, render)
 
 
@@ -112,3 +113,4 @@ router.include_router(consents.router)
 router.include_router(reviews.router)
 router.include_router(mediator.router)
 router.include_router(finder.router)
+router.include_router(verifier.router)
