@@ -75,6 +75,32 @@ def test_data_tracker_flags_what_does_not_check(instance):
     assert signed is False and not any(e["proof_ok"] for e in entries)
 
 
+def test_data_tracker_pages_through_older_accesses(instance, monkeypatch):
+    monkeypatch.setattr(tracker, "PAGE", 2)
+    with browser_for(instance) as b:
+        citizen_login(instance, b)
+        for _ in range(3):  # three more accesses: the VIDs the person makes
+            vids = b.get("/me/vids")
+            b.post("/me/vids", data={"csrf_token": csrf_of(vids.text), "vid_type": "perpetual"})
+        every = [e["index"] for e in b.get("/me/data-usage.json").json()["entries"]]
+        assert len(every) >= 5 and every == sorted(every, reverse=True)
+        seen, page = [], b.get("/me/data-usage")
+        while True:
+            assert page.status_code == 200 and "Proof checked" in page.text and "does NOT check" not in page.text
+            shown = [int(i) for i in re.findall(r'id="entry-(\d+)"', page.text)]
+            assert 1 <= len(shown) <= 2
+            seen += shown
+            assert len(seen) <= len(every)  # each page goes further back
+            older = re.search(r'href="/me/data-usage\?before=(\d+)"', page.text)
+            if older is None:
+                break
+            assert int(older.group(1)) == shown[-1] and 'href="/me/data-usage">' in b.get(
+                f"/me/data-usage?before={older.group(1)}").text  # a later page links back to the newest
+            page = b.get(f"/me/data-usage?before={older.group(1)}")
+        assert seen == every  # every access once, newest first, none skipped
+        assert "entry-" in b.get("/me/data-usage?before=abc").text  # not a number: the newest page
+
+
 def test_data_tracker_needs_a_login(instance):
     with browser_for(instance) as b:
         assert b.get("/me/data-usage", follow_redirects=False).headers["location"] == "/login"

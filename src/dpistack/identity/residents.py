@@ -240,7 +240,8 @@ def consent_token(ctx: IdentityContext, platform: Platform, resident: Resident) 
     return {"access_token": token, "token_type": "Bearer", "expires_in": CONSENT_TOKEN_TTL}
 
 
-def data_usage(ctx: IdentityContext, platform: Platform, resident: Resident, limit: int) -> dict:
+def data_usage(ctx: IdentityContext, platform: Platform, resident: Resident, limit: int,
+               before: int | None = None) -> dict:
     """Every transparency-log entry about the person (who, when, what, why, under which consent
     or law), each with its RFC 9162 inclusion proof in the tree of the signed checkpoint given
     with them, checked here before it is shown; the person can check them again themselves
@@ -250,7 +251,7 @@ def data_usage(ctx: IdentityContext, platform: Platform, resident: Resident, lim
     from dpistack.transparency import merkle
 
     subject = ctx.pseudonym(resident.uin)
-    found = tlog.entries_about(platform, subject, limit)
+    found = tlog.entries_about(platform, subject, limit, before)
     tree = tlog.tree(platform, at_least=(found[0][0] + 1) if found else None)
     size = tree.size
     root = tree.root(size) if size else merkle.EMPTY_ROOT

@@ -128,6 +128,7 @@ def consent_token(me: Resident = Depends(resident), platform: Platform = Depends
 
 @router.get("/data-usage", responses=ERRORS,
             summary="My data tracker: every access to my data, each with its transparency-log inclusion proof")
-def data_usage(limit: int = Query(500, ge=1, le=5000), me: Resident = Depends(resident),
-               platform: Platform = Depends(get_platform)) -> dict:
-    return residents.data_usage(IdentityContext.of(platform), platform, me, limit)
+def data_usage(limit: int = Query(500, ge=1, le=5000),
+               before: int | None = Query(None, ge=0, description="Only entries older than this log index (the next page)"),
+               me: Resident = Depends(resident), platform: Platform = Depends(get_platform)) -> dict:
+    return residents.data_usage(IdentityContext.of(platform), platform, me, limit, before)

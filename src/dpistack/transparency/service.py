@@ -217,11 +217,15 @@ def tree(platform: Platform, at_least: int | None = None) -> MerkleTree:
     return cached
 
 
-def entries_about(platform: Platform, subject: str, limit: int = 1000) -> list[tuple[int, bytes]]:
-    """(index, exact bytes) of the newest access entries about the person with this pseudonym."""
+def entries_about(platform: Platform, subject: str, limit: int = 1000,
+                  before: int | None = None) -> list[tuple[int, bytes]]:
+    """(index, exact bytes) of the newest access entries about the person with this pseudonym
+    (those older than entry ``before``, for the next page)."""
+    query = select(LogEntry.idx, LogEntry.entry).where(LogEntry.subject == subject)
+    if before is not None:
+        query = query.where(LogEntry.idx < before)
     with platform.db.uow() as session:
-        rows = session.execute(select(LogEntry.idx, LogEntry.entry).where(LogEntry.subject == subject)
-                               .order_by(LogEntry.idx.desc()).limit(limit)).all()
+        rows = session.execute(query.order_by(LogEntry.idx.desc()).limit(limit)).all()
     return [(idx, bytes(entry)) for idx, entry in rows]
 
 

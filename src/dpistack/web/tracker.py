@@ -18,6 +18,7 @@ from dpistack.web.i18n import _
 from dpistack.web.pages import Ctx, context
 
 router = APIRouter(include_in_schema=False)
+PAGE = 50  # accesses a page shows (the newest first; "older" pages by log index)
 SHOWN = ("accessor", "purpose", "consent_id", "legal_basis")  # what the page shows, checked against the logged bytes
 
 
@@ -45,22 +46,28 @@ def check_answer(answer: dict, verifier: str) -> tuple[bool, list[dict]]:
     return signed, checked
 
 
-async def _usage(ctx: Ctx):
-    return await ctx.api("GET", "/resident/v1/data-usage", token=ctx.session.token, params={"limit": 500})
+async def _usage(ctx: Ctx, limit: int = 500, before: int | None = None):
+    params = {"limit": limit} if before is None else {"limit": limit, "before": before}
+    return await ctx.api("GET", "/resident/v1/data-usage", token=ctx.session.token, params=params)
 
 
 @router.get("/me/data-usage")
 async def data_usage(ctx: Ctx = Depends(context)) -> Response:
     if (stop := _need_login(ctx)) is not None:
         return stop
-    r = await _usage(ctx)
+    raw = ctx.request.query_params.get("before", "")
+    before = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None  # else: the newest
+    r = await _usage(ctx, PAGE + 1, before)  # one more than shown: is there an older page?
     if r.status_code != 200:
         return ctx.api_refused(r)
     verifier = (await ctx.api("GET", "/transparency/v1/verifier-key")).text.strip()
     answer = r.json()
+    older = len(answer.get("entries") or []) > PAGE
+    answer["entries"] = (answer.get("entries") or [])[:PAGE]
     signed, entries = check_answer(answer, verifier)
     return ctx.render("data_usage.html", title=_("Who accessed my data"), entries=entries, signed=signed,
                       all_ok=signed and all(e["proof_ok"] for e in entries), tree_size=answer.get("tree_size", 0),
+                      older=entries[-1]["index"] if older and entries else None, paged=before is not None,
                       section="usage")
 
 
