@@ -1,6 +1,6 @@
 // The OpenWallet Foundation's SD-JWT VC implementation (@sd-jwt/sd-jwt-vc), driven by the
 // credentials tests: reads one JSON request on stdin, writes one JSON answer on stdout.
-//   {"op": "verify", "presentation", "issuer_jwk", "audience", "nonce"}
+//   {"op": "verify", "presentation", "issuer_jwk", "audience", "nonce", "status_lists": {uri: statuslist+jwt}}
 //       -> {"ok": true, "payload", "kb"} or {"ok": false, "error"}
 //   {"op": "issue", "iss", "vct", "claims", "disclose", "audience", "nonce"}
 //       -> {"credential", "presentation", "issuer_jwk", "kid"} (fresh ES256 issuer and holder keys)
@@ -18,7 +18,13 @@ async function verify() {
     if (!jwk) return false;
     return (await ES256.getVerifier(jwk))(data, sig);
   };
-  const sdjwt = new SDJwtVcInstance({ verifier, kbVerifier, hasher: digest, hashAlg: 'sha-256' });
+  // A credential's Token Status List comes from the request (what the test fetched from our endpoint).
+  const statusListFetcher = async (uri) => {
+    const token = req.status_lists?.[uri];
+    if (!token) throw new Error(`no status list ${uri}`);
+    return token;
+  };
+  const sdjwt = new SDJwtVcInstance({ verifier, kbVerifier, statusListFetcher, hasher: digest, hashAlg: 'sha-256' });
   try {
     const res = await sdjwt.verify(req.presentation, { keyBindingNonce: req.nonce });
     const claims = await sdjwt.getClaims(req.presentation);

@@ -21,6 +21,11 @@ ISSUER = "http://testserver"
 
 @pytest.fixture
 def world(actors):
+    return make_world(actors)
+
+
+def make_world(actors):
+    """A person enrolled by the civil registry, and an issuer agent granted their claims: (UIN, agent)."""
     office = actors.onboard("civil-registry", "registry", ["registration"], ["identity-authority"])
     r = office.post("/identity/v1/enrolments", json=PERSON)
     assert r.status_code in (201, 202) and r.json()["status"] == "issued", r.text
@@ -249,6 +254,12 @@ def test_offers_need_the_right_and_expire(world, client, actors, monkeypatch):
     assert redeem(client, code).json()["error"] == "invalid_grant"
 
 
+def credential_id_of(credential: str) -> str:
+    """An SD-JWT VC's id for status changes: its Token Status List entry, ``uri#idx``."""
+    ref = sdjwt.parse_jws(credential.split("~")[0], "jwt", E.MalformedSdJwt)[1]["status"]["status_list"]
+    return f"{ref['uri']}#{ref['idx']}"
+
+
 def test_an_independent_verifier_accepts_what_the_endpoint_issued(world, client):
     """@sd-jwt/sd-jwt-vc verifies a presentation of the platform's credential with the key the
     platform publishes in its JWKS (found by the credential's kid)."""
@@ -261,8 +272,24 @@ def test_an_independent_verifier_accepts_what_the_endpoint_issued(world, client)
     kid = sdjwt.parse_jws(credential.split("~")[0], "jwt", E.MalformedSdJwt)[0]["kid"]
     [jwk] = [k for k in client.get("/.well-known/jwks.json").json()["keys"] if k["kid"] == kid]
     shown = sdjwt.present(credential, ["age_over_18"], holder_key=wallet, audience="https://bar.test", nonce="z")
-    answer = run_js({"op": "verify", "presentation": shown, "audience": "https://bar.test", "nonce": "z",
-                     "issuer_jwk": {k: jwk[k] for k in ("kty", "crv", "x", "y")}})
+    uri = sdjwt.parse_jws(credential.split("~")[0], "jwt", E.MalformedSdJwt)[1]["status"]["status_list"]["uri"]
+
+    def js_verify():
+        status_list = client.get(uri.removeprefix(ISSUER))
+        assert status_list.headers["content-type"] == "application/statuslist+jwt"
+        return run_js({"op": "verify", "presentation": shown, "audience": "https://bar.test", "nonce": "z",
+                       "issuer_jwk": {k: jwk[k] for k in ("kty", "crv", "x", "y")},
+                       "status_lists": {uri: status_list.text}})
+
+    answer = js_verify()
     assert answer["ok"], answer
     assert answer["payload"]["age_over_18"] is True and "given_name" not in answer["payload"]
     assert answer["payload"]["iss"] == ISSUER and answer["header"]["kid"] == kid
+    assert answer["payload"]["status"]["status_list"]["uri"] == uri  # a Token Status List it read and checked
+
+    r = agent.post("/credentials/status", json={"credentialId": credential_id_of(credential),
+                                                "credentialStatus": [{
+                                                                      "status": True, "statusPurpose": "revocation"}]})
+    assert r.status_code == 200, r.text
+    refused = js_verify()
+    assert refused["ok"] is False and "status" in refused["error"].lower(), refused

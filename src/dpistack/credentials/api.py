@@ -106,7 +106,7 @@ def nonce(platform: Platform = Depends(get_platform)) -> JSONResponse:
 _agent = require("credentials:issue")
 
 
-async def requester(request: Request) -> Caller | dict:
+async def requester(request: Request) -> Caller | service.WalletGrant:
     """A wallet with an access token from a credential offer (the offer's claims), else an
     issuer agent permitted ``credentials:issue`` (its Caller)."""
     platform: Platform = request.app.state.platform
@@ -126,7 +126,7 @@ def offer(body: OfferRequest, caller: Caller = Depends(_agent),
 
 @router.post("/credentials/v1/credential", response_model=CredentialResponse, responses=ERRORS,
              summary="Issue SD-JWT VCs bound to the holder's keys (OpenID4VCI 1.0 §8)")
-def credential(body: CredentialRequest, who: Caller | dict = Depends(requester),
+def credential(body: CredentialRequest, who: Caller | service.WalletGrant = Depends(requester),
                platform: Platform = Depends(get_platform)) -> JSONResponse:
     proofs = body.proofs.jwt if body.proofs else None
     if isinstance(who, Caller):
@@ -135,5 +135,6 @@ def credential(body: CredentialRequest, who: Caller | dict = Depends(requester),
     else:
         if body.kyc is not None:
             raise IssuerError("invalid_credential_request", "A wallet's request carries no kyc: the offer has the claims.")
-        issued = service.issue_credentials(platform, body.credential_configuration_id, proofs, claims=who)
+        issued = service.issue_credentials(platform, body.credential_configuration_id, proofs, claims=who.claims,
+                                           agent_id=who.agent_id)
     return JSONResponse({"credentials": [{"credential": c} for c in issued]}, headers=NO_STORE)

@@ -49,8 +49,9 @@ def trust_list(
     url: Optional[str] = typer.Option(None, "--url", help="A running platform's base URL (else this instance)."),
     jwks: Optional[Path] = typer.Option(None, "--jwks", help="The platform's JWKS, obtained out of band (pinned)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Instance directory (default ./var)."),
+    extra_lists: list[str] = typer.Option([], "--status-list", help="Also keep this (foreign) Token Status List URI."),
 ) -> None:
-    """Save this country's signed trust list for offline verification."""
+    """Save this country's signed trust list and its issuers' status lists for offline verification."""
     from dpistack.credentials import errors as E
     from dpistack.credentials import trust
 
@@ -62,20 +63,34 @@ def trust_list(
         try:
             token = httpx.get(base + "/governance/v1/trusted-issuers", timeout=30).raise_for_status().text
             platform_jwks = pinned or httpx.get(base + "/.well-known/jwks.json", timeout=30).raise_for_status().json()
-        except (httpx.HTTPError, ValueError) as exc:
+            uris = httpx.get(base + "/credentials/v1/status-lists", timeout=30).raise_for_status().json()["status_lists"]
+            status_lists = {u: httpx.get(u, timeout=30).raise_for_status().text for u in [*uris, *extra_lists]}
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             console.print(f"[red]Could not fetch the trust list from {escape(base)}: {escape(str(exc))}[/]")
             raise typer.Exit(1)
     else:
         from dpistack.core.config import Settings
         from dpistack.core.platform import Platform
+        from dpistack.credentials import service, statuslist
         from dpistack.governance import trust as registry
 
         platform = Platform.open(Settings(data_dir=data_dir) if data_dir else Settings())
         try:
             token, platform_jwks = registry.signed_list(platform), pinned or platform.keys.jwks()
             base = platform.settings.public_url.rstrip("/")
+            key, own = service.signing_key(platform), statuslist.token_list_url(platform, "")
+            status_lists = {u: statuslist.signed_token_list(platform, u[len(own):], service.issuer_id(platform), key)
+                            for u in statuslist.token_list_urls(platform)}
         finally:
             platform.close()
+        if extra_lists:
+            import httpx
+
+            try:
+                status_lists.update({u: httpx.get(u, timeout=30).raise_for_status().text for u in extra_lists})
+            except httpx.HTTPError as exc:
+                console.print(f"[red]Could not fetch a status list: {escape(str(exc))}[/]")
+                raise typer.Exit(1)
     try:
         payload = trust.verify_signed_list(token, platform_jwks)
     except E.BadTrustList as exc:
@@ -85,12 +100,12 @@ def trust_list(
         console.print(f"[red]The list is signed by {escape(str(payload.get('iss')))}, not {escape(base)}.[/]")
         raise typer.Exit(1)
     save.write_text(json.dumps({"format": CACHE_FORMAT, "platform": payload["iss"], "trust_list": token,
-                                "platform_jwks": platform_jwks}, indent=1))
+                                "platform_jwks": platform_jwks, "status_lists": status_lists}, indent=1))
     issuers = ", ".join(i["iss"] for i in payload["issuers"])
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(payload["exp"]))
     console.print(f"saved trust list seq {payload['seq']} of {escape(payload['iss'])} to {escape(str(save))}: "
                   f"{len(payload['issuers'])} trusted ({escape(issuers)}), {len(payload['distrusted'])} distrusted; "
-                  f"good until {until}")
+                  f"good until {until}; {len(status_lists)} status list(s)")
 
 
 @app.command("qr")
@@ -161,8 +176,18 @@ def verify(
         if not bound and not presentation.endswith("~"):
             raise E.MissingKeyBinding("This presentation is bound to its holder (it ends in a KB-JWT): give the "
                                       "--nonce and --audience you asked for.")
+        kept = cache.get("status_lists") or {}
+        unchecked: list[str] = []
+
+        def cached_status(uri: str, idx: int, entry, keys) -> int:
+            # Offline: the status is checked when the list was saved with the trust list.
+            if uri not in kept:
+                unchecked.append(uri)
+                return 0
+            return trust.value_in(trust.status_from_token(kept[uri], uri, entry, keys), idx)
+
         verified, entry = trust.verify(presentation, listed, audience=audience, nonce=nonce,
-                                       require_key_binding=bound)
+                                       require_key_binding=bound, status=cached_status)
     except (E.SdJwtError, E.BadTrustList) as exc:
         report({"verified": False, "error": exc.code, "error_description": exc.detail}, 1)
         return
@@ -171,6 +196,7 @@ def verify(
         raise typer.Exit(2)
     claims = {k: v for k, v in verified.claims.items() if k not in ("cnf",)}
     result = {"verified": True, "claims": claims, "holder_bound": bound, "trust_list_seq": listed.seq,
+              "status_checked": trust.status_reference(verified.claims) is not None and not unchecked,
               "issuer": {"iss": entry.iss, "name": entry.name, "country": entry.country, "self": entry.own}}
     report(result, 0)
     console.print(f"[bold green]VERIFIED[/] issued by {escape(entry.name)} ({escape(entry.country)}, "
@@ -180,5 +206,8 @@ def verify(
             console.print(f"  {escape(name)}: {escape(json.dumps(claims[name], ensure_ascii=False))}")
     console.print(f"  type {escape(str(claims.get('vct')))}, expires "
                   f"{time.strftime('%Y-%m-%d', time.gmtime(claims['exp'])) if 'exp' in claims else 'never'}")
+    if unchecked:
+        console.print(f"  [yellow]status not checked: no saved status list {escape(unchecked[0])} (save it with "
+                      "`dpi credentials trust-list --status-list URI`)[/]")
     if not bound:
         console.print("  [yellow]holder not checked: a card carries no key binding; compare the holder with the card[/]")

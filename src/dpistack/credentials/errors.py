@@ -129,3 +129,19 @@ class OversizedQr(SdJwtError):
     """A presentation too large for one printable QR code."""
 
     code = "oversized_qr"
+
+
+class CredentialRevoked(SdJwtError):
+    """Its issuer revoked the credential (its Token Status List entry is INVALID)."""
+
+    code = "revoked"
+
+
+class CredentialSuspended(SdJwtError):
+    code = "suspended"
+
+
+class StatusUnavailable(SdJwtError):
+    """The credential's status list could not be read or does not verify."""
+
+    code = "status_unavailable"

@@ -223,7 +223,7 @@ def _check(platform: Platform, row: PresentationRequest, vp_token: str | None) -
     asked = {q.id for q in query.credentials}
     if set(token) - asked:
         raise VerifierError("invalid_vp_token", f"vp_token answers queries that were not asked: {sorted(set(token) - asked)}.")
-    trust_list = trust.for_platform(platform)
+    trust_list, status = trust.for_platform(platform), trust.platform_status(platform)
     audience = client_id(platform, row.id)
     out: dict[str, list] = {}
     for q in query.credentials:
@@ -232,15 +232,16 @@ def _check(platform: Platform, row: PresentationRequest, vp_token: str | None) -
             raise VerifierError("missing_credential", f"No presentation for credential query {q.id!r}.")
         if len(presentations) > 1 and not q.multiple:
             raise VerifierError("invalid_vp_token", f"Credential query {q.id!r} takes one presentation.")
-        out[q.id] = [_check_one(p, q, trust_list, audience, row.nonce) for p in presentations]
+        out[q.id] = [_check_one(p, q, trust_list, audience, row.nonce, status) for p in presentations]
     return out
 
 
-def _check_one(presentation: Any, q: CredentialQuery, trust_list: trust.TrustList, audience: str, nonce: str) -> dict:
+def _check_one(presentation: Any, q: CredentialQuery, trust_list: trust.TrustList, audience: str, nonce: str,
+               status: trust.StatusLookup) -> dict:
     if not isinstance(presentation, str):
         raise VerifierError("invalid_vp_token", "An SD-JWT VC presentation is a string.")
     verified, entry = trust.verify(presentation, trust_list, audience=audience, nonce=nonce,
-                                   require_key_binding=q.require_cryptographic_holder_binding)
+                                   require_key_binding=q.require_cryptographic_holder_binding, status=status)
     if verified.claims.get("vct") not in q.meta.vct_values:
         raise VerifierError("wrong_credential_type", f"The credential is a {verified.claims.get('vct')!r}, "
                                                      f"not one of {q.meta.vct_values}.")

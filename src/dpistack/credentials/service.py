@@ -30,6 +30,7 @@ import re
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import delete, select, update
 
 from dpistack.core.platform import Platform
-from dpistack.credentials import sdjwt
+from dpistack.credentials import sdjwt, statuslist
 from dpistack.credentials.errors import IssuerError, MalformedSdJwt, SdJwtError
 from dpistack.credentials.models import CredentialOffer, IssuerNonce
 
@@ -228,8 +229,15 @@ def issue_credentials(platform: Platform, configuration_id: str, proofs: list | 
     if not _take_nonce(platform, nonces.pop()):
         raise IssuerError("invalid_nonce", "The proof's nonce is unknown, used or expired: get a new c_nonce.")
     key = signing_key(platform)
-    return [sdjwt.issue(claims, issuer=issuer_id(platform), vct=VCT, key=key, holder_jwk=jwk, decoys=3,
-                        lifetime=CREDENTIAL_LIFETIME, now=int(now)) for jwk, _ in checked]
+    issued = []
+    for jwk, _ in checked:
+        # Each credential its own entry in a Token Status List (plain claim `status`), so that
+        # its issuer can revoke or suspend it; its id for that is the entry's `uri#idx`.
+        _credential_id, status = statuslist.allocate_token_status(platform, agent_id or issuer_id(platform))
+        issued.append(sdjwt.issue({**claims, "status": status}, issuer=issuer_id(platform), vct=VCT, key=key,
+                                  holder_jwk=jwk, disclosable=list(claims), decoys=3, lifetime=CREDENTIAL_LIFETIME,
+                                  now=int(now)))
+    return issued
 
 
 # -- the pre-authorized code flow ------------------------------------------------------------
@@ -294,7 +302,15 @@ def is_wallet_token(platform: Platform, token: str) -> bool:
     return isinstance(payload, dict) and payload.get("aud") == credential_endpoint(platform)
 
 
-def wallet_claims(platform: Platform, token: str) -> dict:
+@dataclass(frozen=True)
+class WalletGrant:
+    """What a wallet's access token stands for: the offer's claims and the agent who made it."""
+
+    claims: dict
+    agent_id: str
+
+
+def wallet_claims(platform: Platform, token: str) -> WalletGrant:
     """The claims of the offer a wallet's access token was issued for; ``invalid_token`` else."""
     from joserfc import jwt
     from joserfc.errors import JoseError
@@ -318,4 +334,4 @@ def wallet_claims(platform: Platform, token: str) -> dict:
             CredentialOffer.expires_at >= datetime.now(UTC)))
         if offer is None:
             raise IssuerError("invalid_token", "The offer this token was issued for is gone.", 401)
-        return dict(offer.claims)
+        return WalletGrant(dict(offer.claims), offer.agent_id)

@@ -9,19 +9,27 @@ distrusted. A verifier gets it either from its own platform (in process) or as t
 :func:`verify` refuses a credential whose issuer is not on the list, was distrusted, whose
 trust has lapsed (``valid_until``) or who is not trusted for the credential's ``vct``, with
 :class:`~dpistack.credentials.errors.UntrustedIssuer` (``untrusted_issuer``) naming the issuer;
-everything else is :func:`dpistack.credentials.sdjwt.verify`.
+everything else is :func:`dpistack.credentials.sdjwt.verify`. With a ``status`` look-up it
+then checks the credential's Token Status List entry (``status.status_list``): ``revoked``,
+``suspended`` or ``status_unavailable``. :func:`platform_status` reads this platform's own
+lists from its table and fetches a trusted foreign issuer's list from its ``uri`` (same origin
+as the issuer, checked with the issuer's keys from the trust list, kept for its ``ttl``).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from dpistack.core.platform import Platform
 from dpistack.credentials import errors as E
-from dpistack.credentials import sdjwt
+from dpistack.credentials import sdjwt, statuslist
+from dpistack.credentials.vcerrors import MalformedStatus
 from dpistack.governance import trust as registry
 
 TRUST_LIST_TYP = registry.TRUST_LIST_TYP
@@ -139,9 +147,125 @@ def peek_issuer(presentation: str) -> tuple[Any, Any]:
     return payload.get("iss"), payload.get("vct")
 
 
-def verify(presentation: str, trust_list: TrustList, *, now: float | None = None, **options) -> tuple[sdjwt.Verified, Entry]:
-    """Verify a presentation whose issuer must be on the trust list; the result and the issuer's entry."""
+# The status of entry ``idx`` of the list at ``uri`` (0 valid, 1 revoked, 2 suspended), for a
+# credential of the issuer ``entry`` whose keys are in ``keys``; StatusUnavailable if unknown.
+StatusLookup = Callable[[str, int, Entry, sdjwt.TrustedIssuers], int]
+
+
+def verify(presentation: str, trust_list: TrustList, *, now: float | None = None,
+           status: StatusLookup | None = None, **options) -> tuple[sdjwt.Verified, Entry]:
+    """Verify a presentation whose issuer must be on the trust list; the result and the issuer's
+    entry. With ``status``, a credential that names a status list must be valid in it."""
     iss, vct = peek_issuer(presentation)
     entry = trust_list.entry_for(iss, vct, now)
     verified = sdjwt.verify(presentation, trust_list.keys, now=now, **options)
+    if status is not None:
+        check_status(verified.claims, entry, trust_list.keys, status)
     return verified, entry
+
+
+def status_reference(claims: dict) -> tuple[str, int] | None:
+    """(uri, idx) of a credential's Token Status List entry; None if it names none."""
+    ref = claims.get("status")
+    if ref is None:
+        return None
+    listed = ref.get("status_list") if isinstance(ref, dict) else None
+    if listed is None:
+        return None  # another status mechanism: not one this verifier knows
+    idx, uri = (listed.get("idx"), listed.get("uri")) if isinstance(listed, dict) else (None, None)
+    if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0 or not isinstance(uri, str) or not uri:
+        raise E.StatusUnavailable("The credential's status.status_list has no valid idx and uri.")
+    return uri, idx
+
+
+def check_status(claims: dict, entry: Entry, keys: sdjwt.TrustedIssuers, status: StatusLookup) -> None:
+    ref = status_reference(claims)
+    if ref is None:
+        return
+    value = status(ref[0], ref[1], entry, keys)
+    if value == statuslist.INVALID:
+        raise E.CredentialRevoked(f"The issuer revoked this credential (status list {ref[0]}, entry {ref[1]}).")
+    if value == statuslist.SUSPENDED:
+        raise E.CredentialSuspended(f"The issuer suspended this credential (status list {ref[0]}, entry {ref[1]}).")
+    if value != statuslist.VALID:
+        raise E.CredentialRevoked(f"The credential's status is {value}, not valid.")
+
+
+def status_from_token(token: str, uri: str, entry: Entry, keys: sdjwt.TrustedIssuers,
+                      now: float | None = None) -> dict:
+    """The payload of a Token Status List JWT for ``uri``, checked with the issuer's keys."""
+    now = time.time() if now is None else now
+    try:
+        header, payload, signing_input, signature = sdjwt.parse_jws(token.strip(), "status list", E.StatusUnavailable)
+        if header.get("typ") != statuslist.TOKEN_TYP or header.get("alg") != sdjwt.ALG:
+            raise E.StatusUnavailable(f"Not a status list: typ {header.get('typ')!r}, alg {header.get('alg')!r}.")
+        if payload.get("iss") != entry.iss or payload.get("sub") != uri:
+            raise E.StatusUnavailable(f"The status list at {uri} is not that issuer's list for this credential.")
+        if not sdjwt.verify_es256(keys.key(entry.iss, header.get("kid")), signing_input, signature):
+            raise E.StatusUnavailable("The status list's signature does not verify with the issuer's key.")
+    except E.UnknownIssuerKey as exc:
+        raise E.StatusUnavailable(f"The status list is signed with an unknown key: {exc.detail}") from None
+    exp = payload.get("exp")
+    if isinstance(exp, (int, float)) and exp < now:
+        raise E.StatusUnavailable(f"The status list at {uri} expired at {int(exp)}.")
+    return payload
+
+
+def value_in(payload: dict, idx: int) -> int:
+    try:
+        return statuslist.token_value(payload.get("status_list"), idx)
+    except MalformedStatus as exc:
+        raise E.StatusUnavailable(exc.detail) from None
+
+
+def _same_origin(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.netloc) == (pb.scheme, pb.netloc) and pa.scheme in ("http", "https")
+
+
+_fetched_lock = threading.Lock()
+
+
+def platform_status(platform: Platform) -> StatusLookup:
+    """Status look-ups for this platform's verifiers: our own lists from our table; a trusted
+    foreign issuer's list fetched from its ``uri`` (only on the issuer's own origin) and kept
+    for its ``ttl`` (at most five minutes, never past its ``exp``)."""
+    own = statuslist.token_list_url(platform, "")
+
+    def lookup(uri: str, idx: int, entry: Entry, keys: sdjwt.TrustedIssuers) -> int:
+        if entry.own:
+            if not uri.startswith(own):
+                raise E.StatusUnavailable(f"{uri} is not one of this platform's status lists.")
+            try:
+                value = statuslist.own_token_value(platform, uri[len(own):], idx)
+            except MalformedStatus as exc:
+                raise E.StatusUnavailable(exc.detail) from None
+            if value is None:
+                raise E.StatusUnavailable(f"This platform has no status list {uri}.")
+            return value
+        if not _same_origin(uri, entry.iss):
+            raise E.StatusUnavailable(f"The status list {uri} is not on the issuer's own site ({entry.iss}).")
+        cache: dict = platform.extras.setdefault("credentials_status_tokens", {})
+        now = time.time()
+        with _fetched_lock:
+            hit = cache.get(uri)
+        if hit is None or hit[0] < now:
+            import httpx
+
+            try:
+                r = httpx.get(uri, headers={"Accept": statuslist.TOKEN_MEDIA_TYPE}, timeout=5.0)
+            except httpx.HTTPError as exc:
+                raise E.StatusUnavailable(f"The issuer's status list at {uri} cannot be read: {exc}.") from None
+            if r.status_code != 200:
+                raise E.StatusUnavailable(f"The issuer's status list at {uri} answered {r.status_code}.")
+            payload = status_from_token(r.text, uri, entry, keys, now)
+            ttl = payload.get("ttl") if isinstance(payload.get("ttl"), (int, float)) else statuslist.TOKEN_TTL
+            until = min(now + min(ttl, statuslist.TOKEN_TTL), payload.get("exp") or now + statuslist.TOKEN_TTL)
+            hit = (until, payload)
+            with _fetched_lock:
+                if len(cache) > 1000:
+                    cache.clear()
+                cache[uri] = hit
+        return value_in(hit[1], idx)
+
+    return lookup

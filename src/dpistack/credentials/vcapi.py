@@ -4,7 +4,8 @@ Bitstring Status Lists.
 The paths are VC-API's own, at the root: ``POST /credentials/issue``, ``POST
 /credentials/verify``, ``POST /presentations/verify``; next to them ``POST
 /credentials/status`` (VC-API's status update) and ``GET /credentials/status/{list}`` (the
-status list credentials). None clashes with the OpenID4VCI routes under ``/credentials/v1``.
+status list credentials); and ``GET /credentials/v1/status-lists/{list}``, the same lists as
+IETF Token Status Lists (``application/statuslist+jwt``) for the SD-JWT VCs. None clashes with the OpenID4VCI routes under ``/credentials/v1``.
 Issuing and changing a status need a participant permitted ``credentials:issue`` (the
 ``credential-issuer`` role); verifying is open, keeps nothing and answers VC-API's
 ``{verified, checks, warnings, errors}`` (HTTP 200, ``verified: false`` with one error per
@@ -16,14 +17,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dpistack.core.auth import Caller
 from dpistack.core.errors import Problem
 from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
-from dpistack.credentials import statuslist, vc
+from dpistack.credentials import service, statuslist, vc
 from dpistack.credentials.vcerrors import MalformedStatus
 from dpistack.governance.policy import require
 
@@ -126,6 +127,24 @@ def status_list(list_name: str, platform: Platform = Depends(get_platform)) -> J
     if document is None:
         raise Problem(f"No status list {list_name!r}.", status=404, title="Not found")
     return JSONResponse(document, media_type="application/vc", headers={"Cache-Control": "max-age=60"})
+
+
+@router.get("/credentials/v1/status-lists", summary="The URIs of this platform's Token Status Lists (for offline verifiers)")
+def token_status_lists(platform: Platform = Depends(get_platform)) -> dict:
+    return {"status_lists": statuslist.token_list_urls(platform)}
+
+
+@router.get("/credentials/v1/status-lists/{list_id}", response_class=Response,
+            summary="A Token Status List of this platform's SD-JWT VCs (IETF, statuslist+jwt)",
+            responses={200: {"content": {statuslist.TOKEN_MEDIA_TYPE: {"schema": {"type": "string"}}},
+                             "description": "A JWT (typ statuslist+jwt) signed with the issuer's ES256 key"}})
+def token_status_list(list_id: str, platform: Platform = Depends(get_platform)) -> Response:
+    token = (statuslist.signed_token_list(platform, list_id, service.issuer_id(platform), service.signing_key(platform))
+             if len(list_id) == 32 and list_id.isalnum() else None)
+    if token is None:
+        raise Problem(f"No status list {list_id!r}.", status=404, title="Not found")
+    return Response(token, media_type=statuslist.TOKEN_MEDIA_TYPE,
+                    headers={"Cache-Control": f"max-age={statuslist.TOKEN_TTL}"})
 
 
 @router.get("/.well-known/did.json", summary="This platform's did:web DID document (Ed25519 Multikeys)")

@@ -71,7 +71,8 @@ def verify(body: VerifyRequest, platform: Platform = Depends(get_platform)) -> J
     try:
         presentation = body.presentation if body.qr is None else qr.decode(body.qr)
         verified, entry = trust.verify(presentation, trust.for_platform(platform), audience=body.audience,
-                                       nonce=body.nonce, require_key_binding=body.require_key_binding)
+                                       nonce=body.nonce, require_key_binding=body.require_key_binding,
+                                       status=trust.platform_status(platform))
     except SdJwtError as exc:
         return JSONResponse({"verified": False, "error": exc.code, "error_description": exc.detail},
                             headers={"Cache-Control": "no-store"})
