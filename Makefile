@@ -4,6 +4,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= var/demo
+# The suite runs in two worker processes (pytest-xdist; a module stays on one worker): the
+# machines are 2-core. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test serve bench sbom clean web-assets web-i18n
 
@@ -42,7 +45,7 @@ $(SDJWT_JS): tests/credentials/package.json tests/credentials/package-lock.json
 	touch $@
 
 test: $(VENV)/.installed-test $(CHROMIUM) $(AXE) $(SDJWT_JS)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 # The portal's CSS/JS (GOV.UK Frontend, system fonts, no crown), rebuilt from web/ and committed
 # in src/dpistack/web/static, so that `make demo` needs no Node. Run after changing web/.
