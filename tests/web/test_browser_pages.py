@@ -1,7 +1,8 @@
 """The later portal pages in a real browser (Chromium, headless): a person answers a consent
 request and revokes the consent again, by keyboard only and in Arabic, the data tracker
 showing each access's proof checked; an identity-authority operator compares an enrolment
-with its possible duplicate and decides it with a reason. Both journeys use the HTMX
+with its possible duplicate and decides it with a reason; a person gets the national ID
+credential into the portal's wallet and shows two of its claims as a QR code. Both journeys use the HTMX
 enhancement (the main content is replaced without a page load), every page is checked with
 axe-core (zero WCAG 2.2 A/AA violations) and weighed (at most 200 KB), and screenshotted."""
 
@@ -16,7 +17,7 @@ from dpistack.governance import credentials
 
 from ..conftest import Actors
 from .conftest import AMINA
-from .test_browser import Visit, axe_source, browser, code_for, shots, site, tab_to  # noqa: F401 - fixtures
+from .test_browser import Visit, axe_source, browser, code_for, national_id_login, shots, site, tab_to  # noqa: F401
 
 NO_RELOAD = "() => window.__sameDocument === true"
 
@@ -187,4 +188,30 @@ def test_verifier_page_checks_cards_on_the_device_offline(browser, site, axe_sou
     page.reload()  # offline: the service worker's copy
     assert page.get_by_role("heading", level=1).inner_text() == "Check a credential"
     page.wait_for_selector("#verify-offline:not([hidden])")  # the kept list still verifies
+def test_person_gets_the_credential_and_shows_a_qr_code(browser, site, axe_source, shots):  # noqa: F811
+    v = Visit(browser, site, axe_source, shots, "credentials-en")
+    page = v.page
+    v.goto("/login")
+    national_id_login(page, site, site.uins["amina"], AMINA["phone"])
+    page.wait_for_url(site.url + "/me")
+    page.get_by_role("link", name="Credentials", exact=True).click()
+    page.wait_for_url(site.url + "/me/credentials")
+    v.check("none")
+    page.get_by_role("button", name="Get my national ID credential").click()
+    page.get_by_label("Your UIN (10 digits) or VID (16 digits)").fill(site.uins["amina"])
+    page.get_by_role("button", name="Send me a code").click()
+    page.get_by_label("One-time code").fill(code_for(site, AMINA["phone"]))
+    page.get_by_role("button", name="Log in").click()
+    assert page.locator("#credential-national-id-sd-jwt").is_visible()  # what the credential will hold
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(site.url + "/me/credentials")
+    assert "Amina" in page.locator("#credential-claims").inner_text()
+    v.check("held")
+    page.get_by_label("Over 18").check()
+    page.get_by_label("Family name").check()
+    page.get_by_role("button", name="Show the QR code").click()
+    page.wait_for_selector("#qr-code svg")
+    shown = page.locator("#qr-claims").inner_text()
+    assert "Hassan" in shown and "Amina" not in shown
+    v.check("qr")
     v.close()

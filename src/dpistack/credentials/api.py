@@ -9,7 +9,10 @@ access token (``invalid_token``, ``insufficient_scope``).
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,7 +50,10 @@ class Proofs(BaseModel):
 
 
 class CredentialRequest(BaseModel):
-    credential_configuration_id: str = Field(max_length=100, examples=[service.CONFIGURATION_ID])
+    credential_configuration_id: str | None = Field(None, max_length=100, examples=[service.CONFIGURATION_ID])
+    credential_identifier: str | None = Field(None, max_length=200, description=(
+        "One of the credential_identifiers the token response gave (authorization_details); then no "
+        "credential_configuration_id"))
     proofs: Proofs | None = None
     kyc: str | None = Field(None, min_length=1, max_length=16_384,
                             description="An issuer agent's request: the kyc+jwt it received from POST "
@@ -106,13 +112,58 @@ def nonce(platform: Platform = Depends(get_platform)) -> JSONResponse:
 _agent = require("credentials:issue")
 
 
-async def requester(request: Request) -> Caller | service.WalletGrant:
-    """A wallet with an access token from a credential offer (the offer's claims), else an
-    issuer agent permitted ``credentials:issue`` (its Caller)."""
+@dataclass
+class Wallet:
+    """A wallet's request: the person's claims, and what its access token grants (the
+    ``authorization_details`` of a token from the authorization-code flow; None for an offer's)."""
+
+    claims: dict
+    grants: list | None
+    agent_id: str | None = None  # the issuer agent who made the offer (it may revoke the credential)
+
+
+AS_METADATA_SECONDS = 60
+
+
+async def _userinfo(request: Request, platform: Platform, token: str) -> str:
+    """The provider's signed userinfo answer for the wallet's token, through its public API
+    (in process): where userinfo is comes from the RFC 8414 authorization server metadata."""
+    transport = httpx.ASGITransport(app=request.app)
+    async with httpx.AsyncClient(transport=transport, base_url=platform.settings.public_url) as http:
+        cached = platform.extras.get("credentials_as_metadata")
+        if cached is None or cached[0] <= time.monotonic():
+            meta = (await http.get("/.well-known/oauth-authorization-server")).json()
+            cached = platform.extras["credentials_as_metadata"] = (time.monotonic() + AS_METADATA_SECONDS, meta)
+        endpoint = cached[1].get("userinfo_endpoint")
+        if not isinstance(endpoint, str) or not endpoint.startswith(platform.settings.public_url.rstrip("/")):
+            raise IssuerError("invalid_token", "The authorization server names no userinfo endpoint of this platform.",
+                              401)
+        answer = await http.get(endpoint[len(platform.settings.public_url.rstrip("/")):],
+                                headers={"Authorization": f"Bearer {token}"})
+    if answer.status_code != 200:
+        try:
+            reason = answer.json().get("error_description", "")
+        except ValueError:
+            reason = ""
+        raise IssuerError("invalid_token", f"The authorization server refuses this token: {reason}", 401)
+    return answer.text
+
+
+async def requester(request: Request) -> Caller | Wallet:
+    """A wallet with an access token for the credential endpoint (from the authorization-code
+    flow: the person's claims from the provider's userinfo; from a credential offer: the
+    offer's), else an issuer agent permitted ``credentials:issue`` (its Caller)."""
     platform: Platform = request.app.state.platform
     token = bearer_token(request)
     if service.is_wallet_token(platform, token):
-        return await run_in_threadpool(service.wallet_claims, platform, token)
+        claims = await run_in_threadpool(service.verify_wallet_token, platform, token)
+        if "authorization_details" not in claims:
+            offered, agent_id = await run_in_threadpool(service.offer_claims, platform, claims)
+            return Wallet(offered, None, agent_id)
+        grants = claims["authorization_details"]
+        signed = await _userinfo(request, platform, token)
+        person = await run_in_threadpool(service.claims_from_userinfo, platform, signed, claims, time.time())
+        return Wallet(person, grants if isinstance(grants, list) else [])
     return await _agent(request)
 
 
@@ -126,15 +177,18 @@ def offer(body: OfferRequest, caller: Caller = Depends(_agent),
 
 @router.post("/credentials/v1/credential", response_model=CredentialResponse, responses=ERRORS,
              summary="Issue SD-JWT VCs bound to the holder's keys (OpenID4VCI 1.0 §8)")
-def credential(body: CredentialRequest, who: Caller | service.WalletGrant = Depends(requester),
+def credential(body: CredentialRequest, who: Caller | Wallet = Depends(requester),
                platform: Platform = Depends(get_platform)) -> JSONResponse:
     proofs = body.proofs.jwt if body.proofs else None
     if isinstance(who, Caller):
-        issued = service.issue_credentials(platform, body.credential_configuration_id, proofs,
-                                           agent_id=who.participant_id, kyc=body.kyc)
+        configuration = service.granted_configuration(None, body.credential_configuration_id,
+                                                      body.credential_identifier)
+        issued = service.issue_credentials(platform, configuration, proofs, agent_id=who.participant_id, kyc=body.kyc)
     else:
         if body.kyc is not None:
-            raise IssuerError("invalid_credential_request", "A wallet's request carries no kyc: the offer has the claims.")
-        issued = service.issue_credentials(platform, body.credential_configuration_id, proofs, claims=who.claims,
-                                           agent_id=who.agent_id)
+            raise IssuerError("invalid_credential_request",
+                              "A wallet's request carries no kyc: its access token gives the claims.")
+        configuration = service.granted_configuration(who.grants, body.credential_configuration_id,
+                                                      body.credential_identifier)
+        issued = service.issue_credentials(platform, configuration, proofs, claims=who.claims, agent_id=who.agent_id)
     return JSONResponse({"credentials": [{"credential": c} for c in issued]}, headers=NO_STORE)

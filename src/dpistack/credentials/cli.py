@@ -202,7 +202,7 @@ def verify(
     console.print(f"[bold green]VERIFIED[/] issued by {escape(entry.name)} ({escape(entry.country)}, "
                   f"{escape(entry.iss)}); trust list seq {listed.seq}")
     for name in sorted(claims):
-        if name not in ("iss", "iat", "exp", "vct", "nbf"):
+        if name not in ("iss", "iat", "exp", "vct", "nbf", "status"):
             console.print(f"  {escape(name)}: {escape(json.dumps(claims[name], ensure_ascii=False))}")
     console.print(f"  type {escape(str(claims.get('vct')))}, expires "
                   f"{time.strftime('%Y-%m-%d', time.gmtime(claims['exp'])) if 'exp' in claims else 'never'}")

@@ -18,8 +18,14 @@ The person's claims come only from identity's public API: the ``kyc+jwt`` an iss
 participant permitted ``credentials:issue``) received from ``POST /identity/v1/kyc`` (an eKYC
 release the person consented to), verified here with the platform's JWKS, addressed to that
 agent and fresh; the agent either asks for the credential itself (with the holder's proof) or
-makes an offer from it. The authorization-code flow through the platform's OpenID provider is
-not built yet.
+makes an offer from it.
+
+* the authorization-code flow (OpenID4VCI 1.0 §3.4): the wallet (an OAuth client of the
+  platform's OpenID provider, allowed by governance) sends the person to ``/authorize`` with the
+  configuration's ``scope`` or ``authorization_details``; the provider's access token names the
+  credential endpoint as its audience and carries the granted ``authorization_details``. The
+  person's claims are then read from the provider's public ``/oidc/userinfo`` with that token
+  (a JWT signed by the platform, verified here), never from identity's tables.
 """
 
 from __future__ import annotations
@@ -175,6 +181,11 @@ def claims_from_kyc(platform: Platform, kyc: str, agent_id: str, now: float) -> 
     claims = {k: v for k, v in payload.items() if _CLAIM_NAME.match(k)}
     if not claims:
         raise IssuerError("invalid_credential_request", "The eKYC release carries no claim a national ID credential holds.")
+    return _with_age(claims, now)
+
+
+def _with_age(claims: dict, now: float) -> dict:
+    """The claims plus ``age_over_18``, derived from ``birthdate`` when there is one."""
     birthdate = claims.get("birthdate")
     if isinstance(birthdate, str):
         try:
@@ -206,7 +217,7 @@ def trusted_issuers(platform: Platform) -> sdjwt.TrustedIssuers:
     return cached[1]
 
 
-def issue_credentials(platform: Platform, configuration_id: str, proofs: list | None, *,
+def issue_credentials(platform: Platform, configuration_id: str | None, proofs: list | None, *,
                       agent_id: str | None = None, kyc: str | None = None, claims: dict | None = None) -> list[str]:
     """One SD-JWT VC per proof, each bound to its proof's key (OpenID4VCI 1.0 §8); the claims
     are an offer's (a wallet's request) or from the agent's eKYC release."""
@@ -292,6 +303,57 @@ def redeem_pre_authorized_code(platform: Platform, form: dict[str, str]) -> dict
             "authorization_details": [{"type": "openid_credential", "credential_configuration_id": CONFIGURATION_ID}]}
 
 
+def granted_configuration(grants: list | None, configuration_id: str | None, identifier: str | None) -> str:
+    """The configuration a credential request asks for (OpenID4VCI 1.0 §8.2). ``grants``: the
+    ``authorization_details`` of an access token from the authorization-code flow (None for an
+    agent's request or a pre-authorized code). ``credential_identifier`` is required when the
+    token response returned ``credential_identifiers`` and not allowed otherwise."""
+    if (configuration_id is None) == (identifier is None):
+        raise IssuerError("invalid_credential_request",
+                          "Send exactly one of credential_configuration_id and credential_identifier.")
+    if grants is None:
+        if identifier is not None:
+            raise IssuerError("invalid_credential_request",
+                              "credential_identifier is for tokens whose token response gave credential_identifiers.")
+        return configuration_id  # type: ignore[return-value]
+    for detail in grants:
+        if not isinstance(detail, dict):
+            continue
+        identifiers = detail.get("credential_identifiers") or []
+        if identifier is not None and identifier in identifiers:
+            return str(detail.get("credential_configuration_id"))
+        if configuration_id is not None and detail.get("credential_configuration_id") == configuration_id:
+            if identifiers:
+                raise IssuerError("invalid_credential_request",
+                                  "The token response gave credential_identifiers: send one as credential_identifier.")
+            return configuration_id
+    if identifier is not None:
+        raise IssuerError("unknown_credential_identifier", f"This access token has no credential {identifier!r}.")
+    raise IssuerError("invalid_credential_request",
+                      f"This access token does not authorise the credential configuration {configuration_id!r}.")
+
+
+def claims_from_userinfo(platform: Platform, signed: str, token_claims: dict, now: float) -> dict:
+    """The person's claims from the provider's userinfo answer (a JWT signed by the platform)
+    for the wallet's access token: its ``sub`` is the token's, its ``aud`` the token's client."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
+    try:
+        decoded = jwt.decode(signed, platform.keys.verification_keyset(), algorithms=["RS256", "ES256", "EdDSA"])
+    except (JoseError, ValueError, TypeError) as exc:
+        raise IssuerError("invalid_token", "The provider's answer for this token does not verify.", 401) from exc
+    info = decoded.claims
+    if (info.get("iss") != token_claims.get("iss") or info.get("sub") != token_claims.get("sub")
+            or info.get("aud") != token_claims.get("client_id")):
+        raise IssuerError("invalid_token", "The provider's answer is not about this token's person.", 401)
+    claims = {k: v for k, v in info.items() if _CLAIM_NAME.match(k)}
+    if not claims:
+        raise IssuerError("invalid_credential_request", "The person consented to no claim a national ID credential "
+                                                        "holds, or governance withdrew them.")
+    return _with_age(claims, now)
+
+
 def is_wallet_token(platform: Platform, token: str) -> bool:
     """Whether a bearer token claims the credential endpoint as its audience (unverified: it
     only chooses which check applies)."""
@@ -302,16 +364,8 @@ def is_wallet_token(platform: Platform, token: str) -> bool:
     return isinstance(payload, dict) and payload.get("aud") == credential_endpoint(platform)
 
 
-@dataclass(frozen=True)
-class WalletGrant:
-    """What a wallet's access token stands for: the offer's claims and the agent who made it."""
-
-    claims: dict
-    agent_id: str
-
-
-def wallet_claims(platform: Platform, token: str) -> WalletGrant:
-    """The claims of the offer a wallet's access token was issued for; ``invalid_token`` else."""
+def verify_wallet_token(platform: Platform, token: str) -> dict:
+    """The claims of a valid access token for the credential endpoint; ``invalid_token`` else."""
     from joserfc import jwt
     from joserfc.errors import JoseError
 
@@ -328,10 +382,16 @@ def wallet_claims(platform: Platform, token: str) -> WalletGrant:
     exp = claims.get("exp")
     if not isinstance(exp, (int, float)) or exp <= time.time():
         raise IssuerError("invalid_token", "The access token has expired.", 401)
+    return dict(claims)
+
+
+def offer_claims(platform: Platform, claims: dict) -> tuple[dict, str]:
+    """The claims of the offer a wallet's (verified) access token was issued for, and the agent
+    who made it; ``invalid_token`` else."""
     with platform.db.uow() as session:
         offer = session.scalar(select(CredentialOffer).where(
             CredentialOffer.id == claims.get("sub"), CredentialOffer.redeemed_at.is_not(None),
             CredentialOffer.expires_at >= datetime.now(UTC)))
         if offer is None:
             raise IssuerError("invalid_token", "The offer this token was issued for is gone.", 401)
-        return WalletGrant(dict(offer.claims), offer.agent_id)
+        return dict(offer.claims), offer.agent_id

@@ -77,3 +77,42 @@ def verify(body: VerifyRequest, platform: Platform = Depends(get_platform)) -> J
         return JSONResponse({"verified": False, "error": exc.code, "error_description": exc.detail},
                             headers={"Cache-Control": "no-store"})
     return JSONResponse(result_of(verified, entry), headers={"Cache-Control": "no-store"})
+
+
+class CardRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    presentation: str = Field(min_length=1, max_length=sdjwt.MAX_PRESENTATION_CHARS,
+                              description="A card presentation: the issuer's JWT and the chosen disclosures, no KB-JWT "
+                                          "(<jwt>~<disclosure>~…~)")
+
+
+class CardResult(BaseModel):
+    qr_text: str
+    svg: str
+    version: int
+    claims: dict
+
+
+@router.post("/credentials/v1/qr", response_model=CardResult,
+             responses={400: {"description": "invalid_credential_request, oversized_qr or why it does not verify"}},
+             summary="The printable QR code of a card presentation (checked first against the trust list)")
+def card_qr(body: CardRequest, platform: Platform = Depends(get_platform)) -> JSONResponse:
+    """A wallet's help for a card: the presentation is verified as ``dpi verify`` would (a
+    trusted issuer, no key binding), then encoded (``DPI1:`` + base45 of zlib) and drawn as an
+    SVG. Public and stateless, like the verifier: it keeps nothing."""
+    from dpistack.credentials import qr
+
+    headers = {"Cache-Control": "no-store"}
+    if not body.presentation.isascii() or not body.presentation.endswith("~"):
+        return JSONResponse({"error": "invalid_credential_request",
+                             "error_description": "A card is ASCII and carries no key-binding JWT: it ends with '~'."},
+                            status_code=400, headers=headers)
+    try:
+        verified, entry = trust.verify(body.presentation, trust.for_platform(platform), require_key_binding=False,
+                                       status=trust.platform_status(platform))
+        text = qr.encode(body.presentation)
+    except SdJwtError as exc:
+        return JSONResponse({"error": exc.code, "error_description": exc.detail}, status_code=400, headers=headers)
+    svg, facts = qr.render(text, "svg")
+    return JSONResponse({"qr_text": text, "svg": svg.decode(), "version": facts["version"],
+                         "claims": result_of(verified, entry)["claims"]}, headers=headers)

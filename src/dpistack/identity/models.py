@@ -168,6 +168,9 @@ class OidcTransaction(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     sealed_uin: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     accepted_claims: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    # OpenID4VCI: the credentials this login asks to be issued (scope or authorization_details),
+    # their issuer and credential endpoint and the claims each needs; None for a plain login.
+    credential_request: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     auth_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     code_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -12,6 +12,16 @@
 * ID tokens and userinfo are signed RS256 (OIDC Core §15.1 makes it the default).
 * ``sub`` is pairwise: the partner-specific user token (PSUT) of the person for the client's
   relying party, as eSignet does, so two relying parties cannot correlate a person.
+* OpenID4VCI 1.0 authorization-code flow: the provider is the authorization server of the
+  platform's credential issuer. A request may ask for a credential by the scope of one of the
+  issuer's credential configurations or by ``authorization_details`` of type
+  ``openid_credential`` (RFC 9396); what the issuer offers is read from its public metadata
+  (``/.well-known/openid-credential-issuer``), never from its code. Only relying parties that
+  governance allowed (an enacted ``access.grant`` of ``data:read`` on
+  ``credential-<configuration id>`` owned by an identity authority) may ask. The person sees
+  the credential's claims on the consent page; the access token is for the credential
+  endpoint (``aud``) and carries the granted ``authorization_details``; the issuer gets the
+  person's claims for it from ``/oidc/userinfo``, with that token.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from dpistack.core.crypto import constant_time_equal
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc, utcnow
 from dpistack.governance.models import AccessGrant, Participant
-from dpistack.governance.oauth import JWT_BEARER, OAuthError, read_client_assertion, verify_client_assertion
+from dpistack.governance.oauth import GRANT_HANDLERS, JWT_BEARER, OAuthError, read_client_assertion, verify_client_assertion
 from dpistack.identity import authentication, claims, numbers
 from dpistack.identity.models import OidcClient, OidcTransaction, Person
 from dpistack.identity.schemas import AuthRequest, OidcClientCreate, OidcClientUpdate, OtpRequest
@@ -66,6 +76,9 @@ SCOPE_CLAIMS = {
 # identity authority (the citizen portal has it).
 RESIDENT_SCOPE = "resident"
 RESIDENT_CATEGORY = "resident-self-service"
+CREDENTIAL_DETAILS_TYPE = "openid_credential"  # OpenID4VCI 1.0 §5.1.1
+PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+MAX_AUTHORIZATION_DETAILS = 4096  # characters of the authorization_details parameter
 PKCE_VERIFIER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -77,9 +90,18 @@ def userinfo_endpoint(platform: Platform) -> str:
     return issuer(platform) + "/oidc/userinfo"
 
 
+def credential_category(configuration_id: str) -> str:
+    """The governance data category that lets a relying party be a wallet for a credential."""
+    return "credential-" + configuration_id.lower().replace("_", "-")
+
+
 def discovery(platform: Platform) -> dict:
-    """OpenID Connect Discovery 1.0 §3 metadata."""
+    """OpenID Connect Discovery 1.0 §3 metadata, which is also the RFC 8414 authorization
+    server metadata (``/.well-known/oauth-authorization-server``): the grants are those the
+    platform's token endpoint has handlers for."""
     base = issuer(platform)
+    grants = sorted(GRANT_HANDLERS)
+    extra = {"pre-authorized_grant_anonymous_access_supported": True} if PRE_AUTHORIZED_GRANT in grants else {}
     return {
         "issuer": base,
         "authorization_endpoint": base + "/authorize",
@@ -90,7 +112,8 @@ def discovery(platform: Platform) -> dict:
         "scopes_supported": ["openid", *SCOPE_CLAIMS, RESIDENT_SCOPE],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": grants,
+        "authorization_details_types_supported": [CREDENTIAL_DETAILS_TYPE],
         "acr_values_supported": [ACR_OTP],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": [ID_TOKEN_ALG],
@@ -105,14 +128,24 @@ def discovery(platform: Platform) -> dict:
         "ui_locales_supported": ["en"],
         "display_values_supported": ["page"],
         "authorization_response_iss_parameter_supported": True,
+        **extra,
     }
 
 
 def may_act_for_residents(session: Session, relying_party_id: str) -> bool:
     """Whether governance lets this relying party use scope ``resident``."""
+    return _allowed_by_identity_authority(session, relying_party_id, RESIDENT_CATEGORY)
+
+
+def may_be_wallet_for(session: Session, relying_party_id: str, configuration_id: str) -> bool:
+    """Whether governance lets this relying party ask for credentials of this configuration."""
+    return _allowed_by_identity_authority(session, relying_party_id, credential_category(configuration_id))
+
+
+def _allowed_by_identity_authority(session: Session, relying_party_id: str, category: str) -> bool:
     rows = session.execute(select(AccessGrant.owner_id).where(
         AccessGrant.participant_id == relying_party_id, AccessGrant.action == "data:read",
-        AccessGrant.status == "active", AccessGrant.category == RESIDENT_CATEGORY)).scalars().all()
+        AccessGrant.status == "active", AccessGrant.category == category)).scalars().all()
     if not rows:
         return False
     owners = session.scalars(select(Participant).where(Participant.id.in_(set(rows)))).all()
@@ -249,8 +282,92 @@ def _requested_claims(raw: str | None, scopes: list[str]) -> tuple[set[str], set
     return essential, voluntary - essential, id_token
 
 
-def start(session: Session, platform: Platform, params: dict[str, str]) -> tuple[OidcTransaction, OidcClient]:
-    """Validate an authorization request (OIDC Core §3.1.2.2) and open a login transaction."""
+class BadCredentialRequest(ValueError):
+    """A request for credentials that cannot be granted; ``error`` is its OAuth code."""
+
+    def __init__(self, error: str, description: str):
+        super().__init__(description)
+        self.error = error
+
+
+def asks_for_credentials(params: dict[str, str]) -> bool:
+    """Whether an authorization request may be about credentials (so the issuer's metadata is
+    needed): it has authorization_details, or a scope that is not one of OpenID Connect's."""
+    known = {"openid", RESIDENT_SCOPE, *SCOPE_CLAIMS}
+    return bool(params.get("authorization_details")) or bool(set((params.get("scope") or "").split()) - known)
+
+
+def _claims_description(claims_asked) -> None:
+    if claims_asked is None:
+        return
+    if not isinstance(claims_asked, list) or not claims_asked or not all(
+            isinstance(c, dict) and isinstance(c.get("path"), list) and c["path"] for c in claims_asked):
+        raise BadCredentialRequest("invalid_authorization_details",
+                                   "claims must be a non-empty array of claims description objects with a path")
+
+
+def credential_request(raw_details: str | None, scopes: list[str], meta: dict | None) -> dict | None:
+    """The credentials an authorization request asks for (OpenID4VCI 1.0 §5.1), from the scope
+    values the issuer's metadata names and the ``authorization_details`` of type
+    ``openid_credential``; None when it asks for none. Unknown scope values are ignored (§5.1.2).
+
+    ``claims`` in an authorization detail is checked for its shape but does not narrow the
+    credential: it always holds its configuration's claims, each selectively disclosable."""
+    configs = (meta or {}).get("credential_configurations_supported") or {}
+    by_scope = {c.get("scope"): cid for cid, c in configs.items() if isinstance(c, dict) and c.get("scope")}
+    asked: dict[str, bool] = {}  # configuration id -> asked for by authorization_details
+    for scope in scopes:
+        if scope in by_scope:
+            asked.setdefault(by_scope[scope], False)
+    if raw_details:
+        if len(raw_details) > MAX_AUTHORIZATION_DETAILS:
+            raise BadCredentialRequest("invalid_authorization_details", "authorization_details is too long")
+        try:
+            details = json.loads(raw_details)
+        except ValueError as exc:
+            raise BadCredentialRequest("invalid_authorization_details",
+                                       "authorization_details is not valid JSON") from exc
+        if not isinstance(details, list) or not details:
+            raise BadCredentialRequest("invalid_authorization_details",
+                                       "authorization_details must be a non-empty array")
+        for detail in details:
+            if not isinstance(detail, dict) or not isinstance(detail.get("type"), str):
+                raise BadCredentialRequest("invalid_authorization_details",
+                                           "each authorization detail must be an object with a type")
+            if detail["type"] != CREDENTIAL_DETAILS_TYPE:
+                raise BadCredentialRequest("invalid_authorization_details",
+                                           f"authorization details of type {detail['type']!r} are not supported")
+            cid = detail.get("credential_configuration_id")
+            if not isinstance(cid, str) or not cid:
+                raise BadCredentialRequest("invalid_authorization_details",
+                                           "an openid_credential detail needs a credential_configuration_id")
+            if cid not in configs:
+                raise BadCredentialRequest("invalid_authorization_details",
+                                           f"the credential issuer has no credential configuration {cid!r}")
+            locations = detail.get("locations")
+            if locations is not None and (not isinstance(locations, list)
+                                          or (meta or {}).get("credential_issuer") not in locations):
+                raise BadCredentialRequest("invalid_authorization_details",
+                                           "locations must name this platform's credential issuer")
+            _claims_description(detail.get("claims"))
+            asked[cid] = True
+    if not asked:
+        return None
+    credentials = []
+    for cid, by_details in asked.items():
+        config = configs[cid]
+        meta_of = config.get("credential_metadata") or {}
+        names = [c["path"][0] for c in meta_of.get("claims") or [] if isinstance(c, dict) and c.get("path")]
+        display = next((d.get("name") for d in meta_of.get("display") or [] if isinstance(d, dict)), None)
+        credentials.append({"id": cid, "details": by_details, "name": display or cid,
+                            "claims": [n for n in claims.SUPPORTED_CLAIMS if n in names]})
+    return {"issuer": meta["credential_issuer"], "endpoint": meta["credential_endpoint"], "credentials": credentials}
+
+
+def start(session: Session, platform: Platform, params: dict[str, str],
+          issuer_metadata: dict | None = None) -> tuple[OidcTransaction, OidcClient]:
+    """Validate an authorization request (OIDC Core §3.1.2.2; OpenID4VCI 1.0 §5.1 when it asks
+    for credentials, with ``issuer_metadata`` the credential issuer's) and open a login transaction."""
     client = session.get(OidcClient, params.get("client_id") or "")
     if client is None or client.status != "active":
         raise AuthorizeError("invalid_client", "This application is not registered, or is no longer active.")
@@ -265,8 +382,17 @@ def start(session: Session, platform: Platform, params: dict[str, str]) -> tuple
     if params.get("response_type") != "code":
         raise refuse("unsupported_response_type", "only response_type=code is supported")
     scopes = (params.get("scope") or "").split()
-    if "openid" not in scopes:
-        raise refuse("invalid_scope", "scope must include openid")
+    try:
+        wanted = credential_request(params.get("authorization_details"), scopes, issuer_metadata)
+    except BadCredentialRequest as exc:
+        raise refuse(exc.error, str(exc)) from exc
+    if "openid" not in scopes and wanted is None:
+        raise refuse("invalid_scope", "scope must include openid, or the request must ask for a credential")
+    for credential in (wanted or {}).get("credentials", []):
+        if not may_be_wallet_for(session, client.relying_party_id, credential["id"]):
+            raise refuse("invalid_authorization_details" if credential["details"] else "invalid_scope",
+                         f"governance has not allowed {client.relying_party_id} to receive the credential "
+                         f"{credential['id']} for people")
     if RESIDENT_SCOPE in scopes and not may_act_for_residents(session, client.relying_party_id):
         raise refuse("invalid_scope", f"governance has not allowed {client.relying_party_id} the scope {RESIDENT_SCOPE}")
     challenge = params.get("code_challenge") or ""
@@ -290,6 +416,7 @@ def start(session: Session, platform: Platform, params: dict[str, str]) -> tuple
         essential_claims=sorted(essential & allowed), voluntary_claims=sorted(voluntary & allowed),
         id_token_claims=sorted(id_token & allowed),
         claims_locales=(params.get("claims_locales") or "").split()[:5], acr=ACR_OTP, status="login",
+        credential_request=wanted,
         expires_at=utcnow() + LOGIN_TTL)
     session.add(txn)
     return txn, client
@@ -346,14 +473,28 @@ def consent(session: Session, ctx: IdentityContext, platform: Platform, step: St
         return AuthorizeError("access_denied", "the person declined", txn.redirect_uri, txn.state,
                               issuer(platform)).location()
     txn.accepted_claims = sorted(set(txn.essential_claims) | (set(chosen) & set(txn.voluntary_claims)))
+    released = set(txn.accepted_claims) | credential_claims(txn)
     code = secrets.token_urlsafe(32)
     txn.code_hash = hashlib.sha256(code.encode()).hexdigest()
     txn.code_expires_at = utcnow() + CODE_TTL
     txn.status = "code_issued"
     uin = ctx.cipher.decrypt_fields(txn.sealed_uin, record=txn.id)["uin"]
-    log_access(session, ctx, uin, accessor=step.client.relying_party_id, purpose=f"oidc consent: {txn.client_id}",
-               categories=txn.accepted_claims or ["none"], consent_id=txn.id)
+    purpose = f"oidc consent: {txn.client_id}"
+    if txn.credential_request:
+        purpose += " (credential: " + ", ".join(c["id"] for c in txn.credential_request["credentials"]) + ")"
+    log_access(session, ctx, uin, accessor=step.client.relying_party_id, purpose=purpose,
+               categories=sorted(released) or ["none"], consent_id=txn.id)
     return _with_query(txn.redirect_uri, {"code": code, "state": txn.state, "iss": issuer(platform)})
+
+
+def credential_claims(txn: OidcTransaction, session: Session | None = None, relying_party_id: str = "") -> set[str]:
+    """The claims the login's credentials need; with ``session``, only those of credentials
+    governance still allows the relying party."""
+    out: set[str] = set()
+    for credential in (txn.credential_request or {}).get("credentials", []):
+        if session is None or may_be_wallet_for(session, relying_party_id, credential["id"]):
+            out.update(credential["claims"])
+    return out
 
 
 # -- token and userinfo -------------------------------------------------------------------------
@@ -415,9 +556,28 @@ def _tokens(platform: Platform, ctx: IdentityContext, client: OidcClient, txn: O
     now = int(time.time())
     lifetime = platform.settings.access_token_seconds
     sub = numbers.partner_token(ctx.token_key, uin, client.relying_party_id)
-    access_token = sign_jwt(platform, {
-        "iss": issuer(platform), "sub": sub, "aud": userinfo_endpoint(platform), "client_id": client.client_id,
-        "scope": txn.scope, "iat": now, "exp": now + lifetime, "jti": txn.id}, typ=ACCESS_TOKEN_TYPE)
+    claims_of_token = {"iss": issuer(platform), "sub": sub, "aud": userinfo_endpoint(platform),
+                       "client_id": client.client_id, "scope": txn.scope, "iat": now, "exp": now + lifetime,
+                       "jti": txn.id}
+    answer_details = None
+    if txn.credential_request:
+        # OpenID4VCI 1.0 §6.2: a token for the credential endpoint. The token itself carries
+        # what was granted (RFC 9396 §9.1): credential_identifiers only for the configurations
+        # asked for by authorization_details, which the token response returns as well.
+        granted = []
+        for credential in txn.credential_request["credentials"]:
+            detail = {"type": CREDENTIAL_DETAILS_TYPE, "credential_configuration_id": credential["id"]}
+            if credential["details"]:
+                detail["credential_identifiers"] = [f"{credential['id']}.{secrets.token_hex(6)}"]
+            granted.append(detail)
+        claims_of_token.update(aud=txn.credential_request["endpoint"], authorization_details=granted)
+        answer_details = [d for d in granted if "credential_identifiers" in d] or None
+    access_token = sign_jwt(platform, claims_of_token, typ=ACCESS_TOKEN_TYPE)
+    answer = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": txn.scope}
+    if answer_details:
+        answer["authorization_details"] = answer_details
+    if "openid" not in txn.scope.split():
+        return answer  # an OAuth request for credentials only: no ID token
     half = hashlib.sha256(access_token.encode()).digest()[:16]
     id_claims = {
         "iss": issuer(platform), "sub": sub, "aud": client.client_id, "iat": now, "exp": now + lifetime,
@@ -431,8 +591,7 @@ def _tokens(platform: Platform, ctx: IdentityContext, client: OidcClient, txn: O
         with platform.db.uow() as session:
             data = ctx.cipher.decrypt_fields(session.get(Person, uin).demographics, record=uin)
         id_claims.update(claims.values(data, in_id_token, txn.claims_locales))
-    return {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime, "scope": txn.scope,
-            "id_token": sign_jwt(platform, id_claims, alg=ID_TOKEN_ALG)}
+    return {**answer, "id_token": sign_jwt(platform, id_claims, alg=ID_TOKEN_ALG)}
 
 
 class InvalidToken(Exception):
@@ -440,20 +599,27 @@ class InvalidToken(Exception):
 
 
 def userinfo(platform: Platform, token: str) -> str:
-    """The consented claims, as a JWT signed by the provider (OIDC Core §5.3.2)."""
+    """The consented claims, as a JWT signed by the provider (OIDC Core §5.3.2).
+
+    An access token for the credential endpoint (OpenID4VCI authorization-code flow) is
+    accepted too: the credential issuer, given that token by the wallet, reads here the claims
+    the person consented to put in the credential."""
     try:
         decoded = jwt.decode(token, platform.keys.verification_keyset(), algorithms=SIGNING_ALGS)
     except (JoseError, ValueError, TypeError) as exc:
         raise InvalidToken("the access token is malformed or its signature does not verify") from exc
     c = decoded.claims
-    if (decoded.header.get("typ") != ACCESS_TOKEN_TYPE or c.get("iss") != issuer(platform)
-            or c.get("aud") != userinfo_endpoint(platform)):
+    if decoded.header.get("typ") != ACCESS_TOKEN_TYPE or c.get("iss") != issuer(platform):
         raise InvalidToken("this is not an access token for the userinfo endpoint")
     if not isinstance(c.get("exp"), (int, float)) or c["exp"] <= time.time():
         raise InvalidToken("the access token has expired")
     ctx = IdentityContext.of(platform)
     with platform.db.uow(write=True) as session:
         txn = session.get(OidcTransaction, str(c.get("jti")))
+        for_credential = txn is not None and txn.credential_request is not None \
+            and c.get("aud") == txn.credential_request["endpoint"]
+        if c.get("aud") != userinfo_endpoint(platform) and not for_credential:
+            raise InvalidToken("this is not an access token for the userinfo endpoint")
         if txn is None or txn.status != "token_issued":
             raise InvalidToken("the access token was revoked")
         client = session.get(OidcClient, txn.client_id)
@@ -462,9 +628,14 @@ def userinfo(platform: Platform, token: str) -> str:
         if person is None or person.status != "active":
             raise InvalidToken("the person's record is no longer active")
         # Governance may have withdrawn a grant since the consent: release only what still holds.
-        released = sorted(set(txn.accepted_claims or []) & claims.granted(session, client.relying_party_id))
+        released = sorted(set(txn.accepted_claims or []) & claims.granted(session, client.relying_party_id)
+                          | credential_claims(txn, session, client.relying_party_id))
         data = ctx.cipher.decrypt_fields(person.demographics, record=uin)
-        log_access(session, ctx, uin, accessor=client.relying_party_id, purpose=f"oidc userinfo: {client.client_id}",
+        purpose = f"oidc userinfo: {client.client_id}"
+        if for_credential:
+            purpose = (f"credential issuance for {client.client_id}: "
+                       + ", ".join(cr["id"] for cr in txn.credential_request["credentials"]))
+        log_access(session, ctx, uin, accessor=client.relying_party_id, purpose=purpose,
                    categories=released or ["none"], consent_id=txn.id)
     return sign_jwt(platform, {"iss": issuer(platform), "aud": client.client_id, "sub": c["sub"],
                                "iat": int(time.time()), **claims.values(data, released, txn.claims_locales)},

@@ -5,7 +5,10 @@ management (GovStack Identity BB paths). The token endpoint is the platform's
 from __future__ import annotations
 
 import logging
+import time
 from importlib import resources
+
+import httpx
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -40,6 +43,34 @@ CLAIM_LABELS = {"name": "Your full name", "given_name": "Your given name", "fami
 @router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata (OIDC Discovery 1.0)")
 def configuration(platform: Platform = Depends(get_platform)) -> dict:
     return oidc.discovery(platform)
+
+
+@router.get("/.well-known/oauth-authorization-server",
+            summary="OAuth 2.0 Authorization Server Metadata (RFC 8414): the same document")
+def authorization_server(platform: Platform = Depends(get_platform)) -> dict:
+    return oidc.discovery(platform)
+
+
+ISSUER_METADATA_SECONDS = 60
+
+
+async def _credential_issuer(request: Request, platform: Platform) -> dict | None:
+    """The platform's credential issuer metadata, read from its public API (in process) and
+    kept a minute; None when no credential issuer answers (the block is not enabled)."""
+    cached = platform.extras.get("oidc_credential_issuer")
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    transport = httpx.ASGITransport(app=request.app)
+    async with httpx.AsyncClient(transport=transport, base_url=platform.settings.public_url) as http:
+        answer = await http.get("/.well-known/openid-credential-issuer")
+    try:
+        meta = answer.json() if answer.status_code == 200 else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or not {"credential_issuer", "credential_endpoint"} <= set(meta):
+        meta = None
+    platform.extras["oidc_credential_issuer"] = (time.monotonic() + ISSUER_METADATA_SECONDS, meta)
+    return meta
 
 
 @router.get("/oidc/userinfo", summary="The person's consented claims, as a signed JWT (application/jwt)",
@@ -84,12 +115,17 @@ def _origin(uri: str) -> str:
 
 
 @router.get("/authorize", response_class=HTMLResponse, summary="OIDC authorization endpoint: the login page")
-def authorize_page(request: Request, platform: Platform = Depends(get_platform)) -> Response:
+async def authorize_page(request: Request, platform: Platform = Depends(get_platform)) -> Response:
     params = {k: v for k, v in request.query_params.items()}
-    try:
+    issuer_metadata = await _credential_issuer(request, platform) if oidc.asks_for_credentials(params) else None
+
+    def step() -> tuple[str, str]:
         with platform.db.uow(write=True) as session:
-            txn, client = oidc.start(session, platform, params)
-            txn_id, client_name = txn.id, client.name
+            txn, client = oidc.start(session, platform, params, issuer_metadata)
+            return txn.id, client.name
+
+    try:
+        txn_id, client_name = await run_in_threadpool(step)
     except oidc.AuthorizeError as exc:
         return _error_page(request, exc)
     response = _page(request, "login.html", title="Log in with your national ID", client_name=client_name,
@@ -169,7 +205,8 @@ async def login_submit(request: Request, platform: Platform = Depends(get_platfo
             return _page(request, "consent.html", title="Share your information?", client_name=current.client.name,
                          transaction=txn_id, essential=txn.essential_claims, voluntary=txn.voluntary_claims,
                          labels=CLAIM_LABELS, form_target=_origin(txn.redirect_uri),
-                         resident=oidc.RESIDENT_SCOPE in txn.scope.split())
+                         resident=oidc.RESIDENT_SCOPE in txn.scope.split(),
+                         credentials=(txn.credential_request or {}).get("credentials", []))
 
     try:
         return await run_in_threadpool(step)

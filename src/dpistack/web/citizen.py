@@ -154,7 +154,9 @@ async def logout(ctx: Ctx = Depends(context)) -> Response:
     if ctx.session.kind == "citizen" and ctx.session.token:
         await ctx.api("POST", "/resident/v1/logout", token=ctx.session.token)  # revokes the access token
     ctx.session.log_out()
-    return ctx.redirect("/", _("You are logged out."))
+    response = ctx.redirect("/", _("You are logged out."))
+    response.delete_cookie(session.WALLET_COOKIE, path=session.WALLET_PATH)  # the credential goes with the login
+    return response
 
 
 @router.get("/me")

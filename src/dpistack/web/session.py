@@ -25,6 +25,9 @@ from dpistack.core.platform import Platform
 
 COOKIE = "dpi_portal"
 LOGIN_COOKIE = "dpi_portal_login"  # state, nonce and PKCE verifier of a login under way
+WALLET_COOKIE = "dpi_portal_wallet"  # the person's credential and its holder key (web/wallet.py)
+WALLET_LOGIN_COOKIE = "dpi_portal_wallet_login"  # state and PKCE verifier of a credential request under way
+WALLET_PATH = "/me/credentials"
 MAX_AGE = 3600 * 8  # the cookie (and its CSRF token) outlives a login; the login itself ends with its token
 
 

@@ -1,6 +1,7 @@
 """Setting the portal up as what it is to the platform: a participant (relying party) onboarded
-through governance, allowed the scope ``resident`` and the claim ``name``, with its own
-OpenID Connect client — all through the public APIs, as any relying party would.
+through governance, allowed the scope ``resident``, the claim ``name`` and to be the person's
+wallet for the national ID credential (OpenID4VCI), with its own OpenID Connect client — all
+through the public APIs, as any relying party would.
 
 ``dpi portal setup`` and the demo run it once per instance; the authorities' approvals are
 signed with their keys under ``<data-dir>/credentials`` (development and demo instances keep
@@ -22,6 +23,8 @@ CLIENT_ID = "citizen-portal-web"
 CLIENT_KEY = "citizen-portal-oidc-client"  # the file name of the client's key under credentials/
 CLAIMS = ["name"]
 RESIDENT_CATEGORY = "resident-self-service"  # identity's governance category for scope "resident"
+CREDENTIAL_CONFIGURATION = "national-id-sd-jwt"  # the credential the portal's wallet asks for
+WALLET_CATEGORY = "credential-national-id-sd-jwt"  # identity's governance category for being its wallet
 
 
 class SetupFailed(Exception):
@@ -32,13 +35,18 @@ def callback_url(platform: Platform) -> str:
     return platform.settings.public_url.rstrip("/") + "/login/callback"
 
 
+def credentials_callback_url(platform: Platform) -> str:
+    return platform.settings.public_url.rstrip("/") + "/me/credentials/callback"
+
+
 def is_set_up(platform: Platform) -> bool:
     return credentials.load_private_jwk(platform.settings.data_dir, CLIENT_KEY) is not None
 
 
 def client_body(platform: Platform, key) -> dict:
     return {"clientName": "Citizen portal", "logoUri": platform.settings.public_url.rstrip("/") + "/static/logo.svg",
-            "redirectUris": [callback_url(platform)], "authContextRefs": ["idbb:acr:generated-code"],
+            "redirectUris": [callback_url(platform), credentials_callback_url(platform)],
+            "authContextRefs": ["idbb:acr:generated-code"],
             "userClaims": CLAIMS, "grantTypes": ["authorization_code"], "clientAuthMethods": ["private_key_jwt"],
             "publicKey": credentials.public_jwk(key)}
 
@@ -73,6 +81,7 @@ def setup_portal(platform: Platform, http: httpx.Client) -> None:
                                                                params={"participant_id": PARTICIPANT}).json()
             if g["status"] == "active"}
     for category, purpose in ((RESIDENT_CATEGORY, "people manage their own national ID in the citizen portal"),
+                              (WALLET_CATEGORY, "people keep their national ID credential in the portal's wallet"),
                               *((f"kyc-{c.replace('_', '-')}", "greet the person who logged in") for c in CLAIMS)):
         if (category, "identity-authority") in held:
             continue
