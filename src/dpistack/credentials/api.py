@@ -9,6 +9,7 @@ access token (``invalid_token``, ``insufficient_scope``).
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -22,13 +23,14 @@ from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
 from dpistack.credentials import service
 from dpistack.credentials.errors import IssuerError
-from dpistack.governance.oauth import GRANT_HANDLERS
+from dpistack.governance.oauth import GRANT_HANDLERS, METADATA_EXTRAS
 from dpistack.governance.policy import require
 
 log = logging.getLogger("dpistack.credentials")
 router = APIRouter(tags=["credentials"])
 # The wallet redeems a credential offer's code at the platform's token endpoint.
 GRANT_HANDLERS[service.PRE_AUTHORIZED_GRANT] = service.redeem_pre_authorized_code
+METADATA_EXTRAS["pre-authorized_grant_anonymous_access_supported"] = True  # OpenID4VCI 1.0 §12.3
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -55,9 +57,23 @@ class CredentialRequest(BaseModel):
                                         "access token came from a credential offer, sends none.")
 
 
+class TxCodeRequest(BaseModel):
+    """The Transaction Code the offer requires (OpenID4VCI 1.0 §4.1.1); the platform makes the code."""
+
+    model_config = ConfigDict(extra="forbid")
+    length: int | None = Field(None, ge=service.TX_CODE_LENGTHS.start, le=service.TX_CODE_LENGTHS.stop - 1,
+                               description=f"Characters (default {service.TX_CODE_DEFAULT_LENGTH})")
+    input_mode: Literal["numeric", "text"] | None = Field(None, description="numeric (default) or text")
+    description: str | None = Field(None, min_length=1, max_length=300,
+                                    description="Shown by the wallet: where the person finds the code")
+
+
 class OfferRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kyc: str = Field(min_length=1, max_length=16_384, description="The kyc+jwt from POST /identity/v1/kyc")
+    tx_code: TxCodeRequest | None = Field(None, description="Require a Transaction Code; the answer's "
+                                                            "tx_code_value is the code, to send the person "
+                                                            "on another channel")
 
 
 class CredentialResponse(BaseModel):
@@ -120,7 +136,8 @@ async def requester(request: Request) -> Caller | dict:
              summary="A credential offer with a pre-authorized code, for the person of an eKYC release")
 def offer(body: OfferRequest, caller: Caller = Depends(_agent),
           platform: Platform = Depends(get_platform)) -> JSONResponse:
-    return JSONResponse(service.create_offer(platform, caller.participant_id, body.kyc), status_code=201,
+    tx_code = body.tx_code.model_dump() if body.tx_code else None
+    return JSONResponse(service.create_offer(platform, caller.participant_id, body.kyc, tx_code), status_code=201,
                         headers=NO_STORE)
 
 

@@ -194,6 +194,22 @@ def _client_credentials(platform: Platform, form: dict[str, str]) -> dict:
 
 
 GRANT_HANDLERS: dict[str, GrantHandler] = {"client_credentials": _client_credentials}
+# Authorization Server Metadata parameters a block adds with its grant (e.g. OpenID4VCI's
+# ``pre-authorized_grant_anonymous_access_supported``).
+METADATA_EXTRAS: dict[str, object] = {}
+
+
+@router.get("/.well-known/oauth-authorization-server",
+            summary="OAuth 2.0 Authorization Server Metadata (RFC 8414): the token endpoint and its grants")
+async def authorization_server_metadata(request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.platform.settings
+    return JSONResponse({
+        "issuer": settings.public_url, "token_endpoint": token_endpoint(settings),
+        "grant_types_supported": sorted(GRANT_HANDLERS),
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "jwks_uri": settings.public_url.rstrip("/") + "/.well-known/jwks.json",
+        **METADATA_EXTRAS})
 
 
 @router.post(
