@@ -431,8 +431,9 @@ class Holder:
         values = query.get("values")
         return bool(found) and (values is None or any(v in values for v in found))
 
-    def present(self, request: PresentationRequest, matches: list[Match]) -> dict:
-        """Disclose the matched claims with key binding to the verifier; its answer, or ``verifier_refused``."""
+    def answer(self, request: PresentationRequest, matches: list[Match]) -> dict[str, str]:
+        """The Authorization Response (form fields): for each match only its claims' disclosures
+        and a KB-JWT for the request's ``nonce`` and ``client_id``."""
         vp_token = {}
         for m in matches:
             key = key_from_private_jwk(m.entry["key"])
@@ -441,7 +442,15 @@ class Holder:
         form = {"vp_token": json.dumps(vp_token, separators=(",", ":"))}
         if request.state is not None:
             form["state"] = request.state
+        return form
+
+    def send(self, request: PresentationRequest, form: dict[str, str]) -> dict:
+        """Post a response to the verifier (direct_post); its answer, or ``verifier_refused``."""
         return self._call("POST", request.response_uri, "verifier", data=form)
+
+    def present(self, request: PresentationRequest, matches: list[Match]) -> dict:
+        """Disclose the matched claims with key binding to the verifier; its answer, or ``verifier_refused``."""
+        return self.send(request, self.answer(request, matches))
 
     def decline(self, request: PresentationRequest, description: str) -> None:
         """Tell the verifier the holder said no (``access_denied``); its answer does not matter."""
