@@ -25,6 +25,7 @@ VCT = "urn:dpistack:vct:national-id:1"
 PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 OVER_18 = {"credentials": [{"id": "id_card", "format": "dc+sd-jwt", "meta": {"vct_values": [VCT]},
                             "claims": [{"path": ["age_over_18"]}]}]}
+FORMAT_ = "dc+sd-jwt"
 FAST_KDF = 2 ** 14  # the file records its own scrypt cost; tests use the smallest a wallet accepts
 
 
@@ -170,6 +171,12 @@ def test_no_matching_credential(world, holder, bar):
     ("openid-credential-offer://?credential_offer=" + quote(json.dumps({
         "credential_issuer": "https://issuer.example", "credential_configuration_ids": ["x"],
         "grants": {"authorization_code": {}}})), "unsupported_offer"),
+    ("openid-credential-offer://?credential_offer=" + quote(json.dumps({
+        "credential_issuer": "https://issuer.example", "credential_configuration_ids": ["x"],
+        "grants": [PRE_AUTH]})), "unsupported_offer"),
+    ("openid-credential-offer://?credential_offer=" + quote(json.dumps({
+        "credential_issuer": "https://issuer.example", "credential_configuration_ids": [],
+        "grants": {PRE_AUTH: {"pre-authorized_code": "c"}}})), "bad_offer"),
 ])
 def test_bad_offer_links(uri, code):
     with pytest.raises(WalletError) as e:
@@ -188,6 +195,32 @@ def test_bad_request_links(bar, holder):
         with pytest.raises(WalletError) as e:
             holder.parse_request(uri)
         assert e.value.code == code, uri
+
+
+def test_malformed_dcql_is_refused_by_the_wallet():
+    """A request made by some other verifier, parsed and matched with no network."""
+    from urllib.parse import urlencode
+
+    holder = Holder({"credentials": []}, httpx.Client())
+
+    def request(dcql) -> str:
+        cb = "https://verifier.example/cb"
+        return "openid4vp://?" + urlencode({"client_id": "redirect_uri:" + cb, "response_type": "vp_token",
+                                            "response_mode": "direct_post", "response_uri": cb, "nonce": "n",
+                                            "state": "s", "dcql_query": json.dumps(dcql)})
+
+    for dcql, code in (({"credentials": []}, "bad_request"),
+                       ({"credentials": [{"format": FORMAT_}]}, "bad_request"),
+                       ({"credentials": [{"id": "q", "format": FORMAT_, "claims": ["age_over_18"]}]}, "bad_request"),
+                       ({"credentials": [{"id": "q", "format": FORMAT_, "claims": [{"path": []}]}]}, "bad_request"),
+                       ({"credentials": [{"id": "q", "format": FORMAT_, "meta": {"vct_values": VCT}}]}, "bad_request"),
+                       ({"credentials": [{"id": "q", "format": FORMAT_}], "credential_sets": []}, "unsupported_request")):
+        with pytest.raises(WalletError) as e:
+            holder.match(holder.parse_request(request(dcql)))
+        assert e.value.code == code, dcql
+    with pytest.raises(WalletError) as e:
+        holder.parse_request(request({"credentials": [{"id": "q"}]}).replace("https%3A%2F%2Fverifier", "http%3A%2F%2Fverifier"))
+    assert e.value.code == "insecure_url"
 
 
 def test_the_wallet_file_is_encrypted_and_needs_its_passphrase(tmp_path):

@@ -212,7 +212,8 @@ class Holder:
         ids = offer.get("credential_configuration_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
             raise WalletError("bad_offer", "The offer's credential_configuration_ids is not a list of unique names.")
-        grant = (offer.get("grants") or {}).get(PRE_AUTH)
+        grants = offer.get("grants") or {}
+        grant = grants.get(PRE_AUTH) if isinstance(grants, dict) else None
         if not isinstance(grant, dict) or not isinstance(grant.get("pre-authorized_code"), str):
             raise WalletError("unsupported_offer", "This wallet takes offers with a pre-authorized code; this one has none.")
         tx_code = grant.get("tx_code")
@@ -245,7 +246,8 @@ class Holder:
         if meta.get("credential_issuer") != issuer:
             raise WalletError("bad_metadata", f"The issuer's metadata names {meta.get('credential_issuer')!r}, not "
                                               f"{issuer!r} as the offer does.")
-        configs = meta.get("credential_configurations_supported") or {}
+        configs = meta.get("credential_configurations_supported")
+        configs = configs if isinstance(configs, dict) else {}
         wanted = [(cid, configs[cid]) for cid in offer.configuration_ids
                   if isinstance(configs.get(cid), dict) and configs[cid].get("format") == FORMAT
                   and sdjwt.ALG in ((configs[cid].get("proof_types_supported") or {}).get("jwt") or {})
@@ -254,12 +256,14 @@ class Holder:
             raise WalletError("unsupported_offer", f"None of the offered credentials ({', '.join(offer.configuration_ids)}) "
                                                    "is an SD-JWT VC with ES256 key proofs, which this wallet holds.")
         servers = meta.get("authorization_servers") or [issuer]
+        if not isinstance(servers, list):
+            raise WalletError("bad_metadata", "The issuer's authorization_servers is not a list.")
         server = offer.authorization_server or servers[0]
         if server not in servers:
             raise WalletError("bad_offer", f"The offer names an authorization server {server!r} the issuer does not.")
         as_meta = self._call("GET", well_known(self._check_url(server, "authorization server"),
                                                "oauth-authorization-server"), "authorization server")
-        if as_meta.get("issuer") != server:
+        if str(as_meta.get("issuer")).rstrip("/") != server.rstrip("/"):
             raise WalletError("bad_metadata", f"The authorization server's metadata names {as_meta.get('issuer')!r}.")
         if PRE_AUTH not in as_meta.get("grant_types_supported", [PRE_AUTH]):
             raise WalletError("unsupported_offer", "The authorization server does not take pre-authorized codes.")
@@ -403,7 +407,13 @@ class Holder:
             if q.get("claim_sets") is not None:
                 raise WalletError("unsupported_request", "claim_sets are not supported by this wallet.")
             claims = q.get("claims") or []
-            vcts = (q.get("meta") or {}).get("vct_values") or []
+            meta = q.get("meta") or {}
+            vcts = (meta.get("vct_values") or []) if isinstance(meta, dict) else []
+            if not isinstance(claims, list) or not all(
+                    isinstance(c, dict) and isinstance(c.get("path"), list) and c["path"] for c in claims):
+                raise WalletError("bad_request", f"The claims of credential query {q['id']!r} are not claims queries.")
+            if not isinstance(vcts, list):
+                raise WalletError("bad_request", "meta.vct_values is not a list.")
             found = None
             for entry in reversed(self.credentials):
                 if q.get("format") != entry["format"] or (vcts and entry["vct"] not in vcts):
@@ -424,12 +434,10 @@ class Holder:
         return matches
 
     @staticmethod
-    def _has(claims: dict, query: Any) -> bool:
-        if not isinstance(query, dict) or not isinstance(query.get("path"), list) or not query["path"]:
-            raise WalletError("bad_request", "A claims query has no path.")
+    def _has(claims: dict, query: dict) -> bool:
         found = select_path(claims, query["path"])
         values = query.get("values")
-        return bool(found) and (values is None or any(v in values for v in found))
+        return bool(found) and (not isinstance(values, list) or any(v in values for v in found))
 
     def answer(self, request: PresentationRequest, matches: list[Match]) -> dict[str, str]:
         """The Authorization Response (form fields): for each match only its claims' disclosures
