@@ -208,6 +208,7 @@ def _mount_block_clis() -> None:
     from dpistack.bench import cli as bench_cli
     from dpistack.consent import cli as consent_cli
     from dpistack.credentials import cli as credentials_cli
+    from dpistack.credentials import wallet_cli
     from dpistack.exchange import cli as exchange_cli
     from dpistack.payments import cli as payments_cli
     from dpistack.services import cli as services_cli
@@ -221,6 +222,7 @@ def _mount_block_clis() -> None:
     app.add_typer(consent_cli.app, name="consent")
     app.add_typer(credentials_cli.app, name="credentials")
     app.command("verify")(credentials_cli.verify)
+    app.add_typer(wallet_cli.app, name="wallet")
     app.add_typer(services_cli.app, name="services")
     bench_cli.register(bench_app)
 

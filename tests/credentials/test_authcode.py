@@ -23,7 +23,8 @@ from dpistack.governance import credentials as keys
 from dpistack.identity.service import IdentityContext
 from dpistack.transparency.models import LogEntry
 
-from .test_issuer import ISSUER, PERSON, c_nonce, proof, trusted
+from .people import PERSON
+from .test_issuer import ISSUER, c_nonce, proof, trusted
 
 REDIRECT = "http://127.0.0.1:9/wallet/callback"
 CONFIG = "national-id-sd-jwt"

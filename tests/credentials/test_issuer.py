@@ -11,36 +11,9 @@ from dpistack.core.platform import Platform
 from dpistack.credentials import errors as E
 from dpistack.credentials import sdjwt
 
-PERSON = {
-    "names": [{"language": "en", "given": "Amina", "family": "Hassan"}],
-    "birth_date": "1990-04-12", "sex": "female", "birth_place": "Mombasa",
-    "address": "12 Harbour Road, Mombasa", "phone": "+254700000001",
-}
+from .people import kyc_for
+
 ISSUER = "http://testserver"
-
-
-@pytest.fixture
-def world(actors):
-    return make_world(actors)
-
-
-def make_world(actors):
-    """A person enrolled by the civil registry, and an issuer agent granted their claims: (UIN, agent)."""
-    office = actors.onboard("civil-registry", "registry", ["registration"], ["identity-authority"])
-    r = office.post("/identity/v1/enrolments", json=PERSON)
-    assert r.status_code in (201, 202) and r.json()["status"] == "issued", r.text
-    uin = r.json()["uin"]
-    agent = actors.onboard("id-credentials", "agency", ["relying-party", "credential-issuer"], ["identity-authority"])
-    actors.grant_claims("id-credentials", ["given_name", "family_name", "birthdate"])
-    return uin, agent
-
-
-def kyc_for(agent, uin, consented=("given_name", "family_name", "birthdate")) -> str:
-    r = agent.post("/identity/v1/kyc", json={"individual_id": uin, "transaction_id": "vc-1",
-                                             "demographics": {"birth_date": PERSON["birth_date"]},
-                                             "consented_claims": list(consented)})
-    assert r.status_code == 200 and r.json()["kyc"], r.text
-    return r.json()["kyc"]
 
 
 def proof(holder, nonce, aud=ISSUER, typ="openid4vci-proof+jwt", iat=None, **header):
@@ -293,3 +266,79 @@ def test_an_independent_verifier_accepts_what_the_endpoint_issued(world, client)
     assert r.status_code == 200, r.text
     refused = js_verify()
     assert refused["ok"] is False and "status" in refused["error"].lower(), refused
+
+
+def offer_with_tx_code(agent, uin, **tx_code):
+    r = agent.post("/credentials/v1/offers", json={"kyc": kyc_for(agent, uin), "tx_code": tx_code})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_an_offer_may_require_a_transaction_code(world, client):
+    """OpenID4VCI 1.0 §4.1.1, §6.1, §6.3: the offer describes the code, never carries it; the
+    token request must carry it."""
+    uin, agent = world
+    made = offer_with_tx_code(agent, uin, length=6, input_mode="numeric", description="Sent to you by SMS")
+    grant = made["credential_offer"]["grants"][PRE_AUTH]
+    assert grant["tx_code"] == {"input_mode": "numeric", "length": 6, "description": "Sent to you by SMS"}
+    tx = made["tx_code_value"]
+    assert len(tx) == 6 and tx.isdigit()
+    assert tx not in made["credential_offer_uri"].replace(grant["pre-authorized_code"], "")
+    code = grant["pre-authorized_code"]
+    missing = redeem(client, code)
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request", missing.text
+    wrong = client.post("/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code,
+                                              "tx_code": "000000" if tx != "000000" else "111111"})
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    assert "4 attempts left" in wrong.json()["error_description"]
+    right = client.post("/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": tx})
+    assert right.status_code == 200, right.text
+    again = client.post("/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": tx})
+    assert again.json()["error"] == "invalid_grant"  # a code is redeemed once, with its transaction code too
+    # An offer without a transaction code refuses one (invalid_request, §6.3) and stays redeemable.
+    plain = agent.post("/credentials/v1/offers", json={"kyc": kyc_for(agent, uin)}).json()
+    assert "tx_code" not in plain["credential_offer"]["grants"][PRE_AUTH] and "tx_code_value" not in plain
+    code = plain["credential_offer"]["grants"][PRE_AUTH]["pre-authorized_code"]
+    r = client.post("/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": "123456"})
+    assert r.json()["error"] == "invalid_request"
+    assert redeem(client, code).status_code == 200
+
+
+def test_wrong_transaction_codes_are_bounded_and_only_a_hash_is_kept(world, client, platform):
+    from dpistack.credentials import service
+    from dpistack.credentials.models import CredentialOffer
+
+    uin, agent = world
+    made = offer_with_tx_code(agent, uin, input_mode="text", length=8)
+    tx, code = made["tx_code_value"], made["credential_offer"]["grants"][PRE_AUTH]["pre-authorized_code"]
+    assert len(tx) == 8 and set(tx) <= set(service._TX_TEXT_ALPHABET)
+    with platform.db.uow() as session:
+        row = session.get(CredentialOffer, made["offer_id"])
+        assert row.tx_code_hash and tx not in row.tx_code_hash and row.tx_code_hash != service._code_hash(tx)
+    for i in range(service.TX_CODE_ATTEMPTS):
+        r = client.post("/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": "WRONG" + str(i)})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+    assert "withdrawn" in r.json()["error_description"]
+    # The right code is refused now: the offer, its claims with it, is gone.
+    r = client.post("/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code, "tx_code": tx})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    with platform.db.uow() as session:
+        assert session.get(CredentialOffer, made["offer_id"]) is None
+
+
+def test_a_transaction_code_request_is_checked(world, client):
+    uin, agent = world
+    kyc = kyc_for(agent, uin)
+    for bad in ({"length": 3}, {"length": 40}, {"input_mode": "emoji"}, {"description": "x" * 301}, {"value": "1234"}):
+        r = agent.post("/credentials/v1/offers", json={"kyc": kyc, "tx_code": bad})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_credential_request", (bad, r.text)
+    # An empty object asks for the defaults: six digits.
+    made = offer_with_tx_code(agent, uin)
+    assert made["credential_offer"]["grants"][PRE_AUTH]["tx_code"] == {"input_mode": "numeric", "length": 6}
+
+
+def test_the_authorization_server_publishes_its_metadata(client):
+    meta = client.get("/.well-known/oauth-authorization-server").json()
+    assert meta["issuer"] == ISSUER and meta["token_endpoint"] == ISSUER + "/oauth/token"
+    assert PRE_AUTH in meta["grant_types_supported"] and "client_credentials" in meta["grant_types_supported"]
+    assert meta["pre-authorized_grant_anonymous_access_supported"] is True

@@ -18,11 +18,6 @@ OVER_18 = {"credentials": [{"id": "id_card", "format": "dc+sd-jwt", "meta": {"vc
 
 
 @pytest.fixture
-def bar(actors):
-    return actors.onboard("corner-bar", "relying-party", ["relying-party"], ["identity-authority"])
-
-
-@pytest.fixture
 def wallet(platform):
     holder = ec.generate_private_key(ec.SECP256R1())
     credential = sdjwt.issue(CLAIMS, issuer=service.issuer_id(platform), vct=VCT, key=service.signing_key(platform),

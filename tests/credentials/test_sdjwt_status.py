@@ -17,7 +17,8 @@ from dpistack.cli import app
 from dpistack.credentials import errors as E
 from dpistack.credentials import qr, sdjwt, statuslist, trust
 
-from .test_issuer import ISSUER, ask, c_nonce, credential_id_of, kyc_for, make_world, proof, world  # noqa: F401
+from .people import enrol_with_agent, kyc_for
+from .test_issuer import ISSUER, ask, c_nonce, credential_id_of, proof
 from .test_qr import local  # noqa: F401 - fixture
 
 runner = CliRunner()
@@ -96,7 +97,7 @@ def test_only_the_issuing_agent_changes_a_status(world, client, actors):
 def test_offline_verification_uses_the_saved_status_lists(local, tmp_path):  # noqa: F811
     platform, actors = local  # SQLite: the `dpi` commands open the same instance
     client = actors.client
-    uin, agent = make_world(actors)
+    uin, agent = enrol_with_agent(actors)
     credential, _ = issued(client, agent, uin)
     card = qr.encode(qr.card_presentation(credential, ["given_name"]))
     data_dir = str(platform.settings.data_dir)

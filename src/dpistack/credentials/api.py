@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -61,9 +62,23 @@ class CredentialRequest(BaseModel):
                                         "access token came from a credential offer, sends none.")
 
 
+class TxCodeRequest(BaseModel):
+    """The Transaction Code the offer requires (OpenID4VCI 1.0 §4.1.1); the platform makes the code."""
+
+    model_config = ConfigDict(extra="forbid")
+    length: int | None = Field(None, ge=service.TX_CODE_LENGTHS.start, le=service.TX_CODE_LENGTHS.stop - 1,
+                               description=f"Characters (default {service.TX_CODE_DEFAULT_LENGTH})")
+    input_mode: Literal["numeric", "text"] | None = Field(None, description="numeric (default) or text")
+    description: str | None = Field(None, min_length=1, max_length=300,
+                                    description="Shown by the wallet: where the person finds the code")
+
+
 class OfferRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kyc: str = Field(min_length=1, max_length=16_384, description="The kyc+jwt from POST /identity/v1/kyc")
+    tx_code: TxCodeRequest | None = Field(None, description="Require a Transaction Code; the answer's "
+                                                            "tx_code_value is the code, to send the person "
+                                                            "on another channel")
 
 
 class CredentialResponse(BaseModel):
@@ -171,7 +186,8 @@ async def requester(request: Request) -> Caller | Wallet:
              summary="A credential offer with a pre-authorized code, for the person of an eKYC release")
 def offer(body: OfferRequest, caller: Caller = Depends(_agent),
           platform: Platform = Depends(get_platform)) -> JSONResponse:
-    return JSONResponse(service.create_offer(platform, caller.participant_id, body.kyc), status_code=201,
+    tx_code = body.tx_code.model_dump() if body.tx_code else None
+    return JSONResponse(service.create_offer(platform, caller.participant_id, body.kyc, tx_code), status_code=201,
                         headers=NO_STORE)
 
 

@@ -2,8 +2,8 @@
 (OpenID4VCI, pre-authorized code), shows a bar only that she is over 18 (OpenID4VP), and a
 credential from a second country verifies only once our governance trusts its issuer.
 
-Only public HTTP APIs are called, plus the holder's side of SD-JWT (``sdjwt.present``), as a
-wallet app would do it. The second country is a separate instance the caller starts
+Only public HTTP APIs are called; each person's wallet is :class:`~dpistack.credentials.wallet.Holder`
+(in memory here), which speaks to issuers and verifiers over HTTP only, as a wallet app does. The second country is a separate instance the caller starts
 (``abroad``): this block cannot set up another instance's identity block itself.
 """
 
@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Callable
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 
 from dpistack.credentials import qr, sdjwt, trust
+from dpistack.credentials.wallet import Holder, WalletError
 from dpistack.governance.client import ParticipantClient, onboarding_payload
 from dpistack.governance.credentials import new_key
 
 Actor = Callable[..., ParticipantClient]
 Expect = Callable[[bool, str], None]
-PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 VCT = "urn:dpistack:vct:national-id:1"
 OVER_18 = {"credentials": [{"id": "id_card", "format": "dc+sd-jwt", "meta": {"vct_values": [VCT]},
                             "claims": [{"path": ["age_over_18"]}]}]}
@@ -57,26 +56,25 @@ def _issuer_agent(actor: Actor, expect: Expect, name: str) -> ParticipantClient:
     return agent
 
 
-def _wallet_receives(http: httpx.Client, base_url: str, agent: ParticipantClient, kyc_body: dict,
-                     wallet: ec.EllipticCurvePrivateKey, expect: Expect) -> tuple[str, dict]:
-    """eKYC release → offer → the wallet redeems the code, proves its key, gets the credential."""
+def _wallet_receives(holder: Holder, agent: ParticipantClient, kyc_body: dict, expect: Expect,
+                     tx_code: bool = False) -> tuple[dict, dict]:
+    """eKYC release → offer → the holder's wallet redeems the code, proves a new key, keeps the credential."""
     r = agent.post("/identity/v1/kyc", json={**kyc_body, "consented_claims": list(ISSUER_CLAIMS)})
     expect(r.status_code == 200 and bool(r.json().get("kyc")), f"the eKYC release is made ({r.text})")
-    r = agent.post("/credentials/v1/offers", json={"kyc": r.json()["kyc"]})
+    body: dict = {"kyc": r.json()["kyc"]}
+    if tx_code:
+        body["tx_code"] = {"length": 6, "description": "The code the National ID Wallet Service sent you by SMS"}
+    r = agent.post("/credentials/v1/offers", json=body)
     expect(r.status_code == 201, f"the agent makes a credential offer ({r.text})")
     offer = r.json()
-    code = offer["credential_offer"]["grants"][PRE_AUTH]["pre-authorized_code"]
-    token = http.post(f"{base_url}/oauth/token", data={"grant_type": PRE_AUTH, "pre-authorized_code": code})
-    expect(token.status_code == 200, f"the wallet redeems the pre-authorized code ({token.text})")
-    nonce = http.post(f"{base_url}/credentials/v1/nonce").json()["c_nonce"]
-    proof = sdjwt.sign_jws({"alg": "ES256", "typ": "openid4vci-proof+jwt", "jwk": sdjwt.public_jwk(wallet)},
-                           {"aud": offer["credential_offer"]["credential_issuer"], "iat": int(time.time()),
-                            "nonce": nonce}, wallet)
-    r = http.post(f"{base_url}/credentials/v1/credential",
-                  headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-                  json={"credential_configuration_id": "national-id-sd-jwt", "proofs": {"jwt": [proof]}})
-    expect(r.status_code == 200, f"the wallet receives its credential ({r.text})")
-    return r.json()["credentials"][0]["credential"], offer
+    expect(not tx_code or offer["tx_code_value"] not in offer["credential_offer_uri"],
+           "the offer describes its transaction code but does not carry it")
+    try:
+        [entry] = holder.receive(holder.parse_offer(offer["credential_offer_uri"]), offer.get("tx_code_value"))
+    except WalletError as exc:
+        expect(False, f"the wallet receives its credential ({exc.message})")
+        raise
+    return entry, offer
 
 
 def _ask_over_18(verifier: ParticipantClient, expect: Expect) -> dict:
@@ -85,16 +83,23 @@ def _ask_over_18(verifier: ParticipantClient, expect: Expect) -> dict:
     return r.json()
 
 
-def _answer(http: httpx.Client, made: dict, presentation: str) -> httpx.Response:
-    request = made["authorization_request"]
-    return http.post(request["response_uri"], data={"vp_token": json.dumps({"id_card": [presentation]}),
-                                                    "state": request["state"]})
+def _answer(http: httpx.Client, made: dict, form: dict) -> httpx.Response:
+    """A response posted as is (how a replay of a captured answer arrives)."""
+    return http.post(made["authorization_request"]["response_uri"], data=form)
 
 
-def _present(credential: str, wallet: ec.EllipticCurvePrivateKey, made: dict) -> str:
-    request = made["authorization_request"]
-    return sdjwt.present(credential, ["age_over_18"], holder_key=wallet, audience=request["client_id"],
-                         nonce=request["nonce"])
+def _shows(holder: Holder, made: dict, expect: Expect) -> tuple[dict, WalletError | None]:
+    """The holder's wallet answers the request (only age_over_18): the form it sent, and the
+    verifier's refusal if it refused."""
+    request = holder.parse_request(made["authorization_request_uri"])
+    [match] = holder.match(request)
+    expect(match.disclose == ["age_over_18"], "the wallet discloses only what is asked")
+    form = holder.answer(request, [match])
+    try:
+        holder.send(request, form)
+    except WalletError as exc:
+        return form, exc
+    return form, None
 
 
 def _outcome(verifier: ParticipantClient, made: dict) -> dict:
@@ -118,22 +123,24 @@ def _story(console: Console, http: httpx.Client, actor: Actor, base_url: str, ex
                   "credential issuer and granted her name and birth date.")
     r = agent.post("/identity/v1/otp", json={"individual_id": uin, "transaction_id": "vc-1", "channels": ["sms"]})
     expect(r.status_code == 200, "an OTP is sent for the eKYC")
-    wallet = ec.generate_private_key(ec.SECP256R1())
-    credential, offer = _wallet_receives(http, base_url, agent, {"individual_id": uin, "transaction_id": "vc-1",
-                                                                  "otp": last_code()}, wallet, expect)
+    amina = Holder({}, http)  # her wallet: it speaks to the issuer and the bar over HTTP only
+    entry, offer = _wallet_receives(amina, agent, {"individual_id": uin, "transaction_id": "vc-1",
+                                                   "otp": last_code()}, expect, tx_code=True)
+    credential = entry["credential"]
     issued = sdjwt.b64json(credential.split("~")[0].split(".")[1])
     expect(issued["vct"] == VCT and issued["iss"] == base_url, "it is the national ID, issued by this platform")
-    expect(issued["cnf"]["jwk"] == sdjwt.public_jwk(wallet), "the credential is bound to her wallet's key")
+    expect(issued["cnf"]["jwk"] == {k: entry["key"][k] for k in ("kty", "crv", "x", "y")},
+           "the credential is bound to her wallet's key")
     console.print(f"Amina consents with an OTP; the service makes an offer "
-                  f"([italic]{offer['credential_offer_uri'][:40]}…[/]), her wallet redeems the pre-authorized code, "
-                  f"proves its key and receives her national ID: an SD-JWT VC ({len(credential)} characters, "
+                  f"([italic]{offer['credential_offer_uri'][:40]}…[/]) and texts her its transaction code; her "
+                  f"wallet redeems the pre-authorized code with it (five wrong codes withdraw the offer), "
+                  f"proves a new key and receives her national ID: an SD-JWT VC ({len(credential)} characters, "
                   f"{len(credential.split('~')) - 2} selectively disclosable claims, bound to her wallet's key).")
 
     bar = _onboard(actor, expect, "harbour-bar", "Harbour Bar", "relying-party", ["relying-party"])
     made = _ask_over_18(bar, expect)
-    presentation = _present(credential, wallet, made)
-    r = _answer(http, made, presentation)
-    expect(r.status_code == 200, f"the bar accepts her answer ({r.text})")
+    form, refused = _shows(amina, made, expect)
+    expect(refused is None, f"the bar accepts her answer ({refused and refused.message})")
     result = _outcome(bar, made)
     expect(result["status"] == "verified", f"the presentation is verified ({result})")
     [card] = result["credentials"]["id_card"]
@@ -142,10 +149,10 @@ def _story(console: Console, http: httpx.Client, actor: Actor, base_url: str, ex
     console.print(f"Harbour Bar asks through OpenID4VP (DCQL) for one claim; her wallet discloses only that one: "
                   f"[green]age_over_18: {json.dumps(card['claims']['age_over_18'])}[/], holder-bound — "
                   "no name and no birth date reach the bar.")
-    replay = _answer(http, made, presentation)
+    replay = _answer(http, made, form)
     expect(replay.status_code == 400 and "already answered" in replay.json()["error_description"], "a replay fails")
     console.print(f"The same answer sent again is refused: [red]{replay.json()['error']}[/] — already answered.")
-    card_code = qr.encode(qr.card_presentation(credential, ["age_over_18"]))
+    card_code = amina.card(entry["id"], ["age_over_18"])
     _, symbol = qr.render(card_code)
     listed = trust.TrustList.from_payload(trust.verify_signed_list(
         http.get(f"{base_url}/governance/v1/trusted-issuers").text,
@@ -163,16 +170,17 @@ def _story(console: Console, http: httpx.Client, actor: Actor, base_url: str, ex
         r = registry.post("/identity/v1/enrolments", json=OKELLO)
         expect(r.status_code in (201, 202) and r.json()["status"] == "issued", f"Okello is enrolled abroad ({r.text})")
         foreign_agent = _issuer_agent(foreign_actor, expect, "Uganda ID Wallet Service")
-        traveller = ec.generate_private_key(ec.SECP256R1())
-        theirs, _ = _wallet_receives(http, foreign_url, foreign_agent, {
+        okello = Holder({}, http)
+        _wallet_receives(okello, foreign_agent, {
             "individual_id": r.json()["uin"], "transaction_id": "vc-ug-1",
-            "demographics": {"birth_date": OKELLO["birth_date"]}}, traveller, expect)
+            "demographics": {"birth_date": OKELLO["birth_date"]}}, expect)
         console.print(f"A second country runs its own instance ({foreign_url}): it enrols Okello Mugisha and "
                       "issues him his national ID credential the same way.")
         made = _ask_over_18(bar, expect)
-        r = _answer(http, made, _present(theirs, traveller, made))
+        _, wallet_told = _shows(okello, made, expect)
         refused = _outcome(bar, made)
-        expect(r.status_code == 400 and refused["error"] == "untrusted_issuer", f"a foreign issuer is refused ({refused})")
+        expect(wallet_told is not None and refused["error"] == "untrusted_issuer",
+               f"a foreign issuer is refused ({refused})")
         console.print(f"Okello shows Harbour Bar his over-18 claim: [red]{refused['error']}[/] — his country's issuer "
                       "is not on our trust list.")
 
@@ -190,9 +198,9 @@ def _story(console: Console, http: httpx.Client, actor: Actor, base_url: str, ex
         console.print("Our governance takes its keys from its /.well-known/jwt-vc-issuer and enacts "
                       "[bold]issuer.trust[/] (the identity authority and the platform operator approve).")
         made = _ask_over_18(bar, expect)
-        r = _answer(http, made, _present(theirs, traveller, made))
+        _, wallet_told = _shows(okello, made, expect)
         accepted = _outcome(bar, made)
-        expect(r.status_code == 200 and accepted["status"] == "verified", f"now it verifies ({accepted})")
+        expect(wallet_told is None and accepted["status"] == "verified", f"now it verifies ({accepted})")
         [card] = accepted["credentials"]["id_card"]
         expect(card["claims"] == {"age_over_18": True} and card["issuer"]["country"] == "UG", "trusted, from UG")
         listed = trust.verify_signed_list(http.get(f"{base_url}/governance/v1/trusted-issuers").text,

@@ -23,7 +23,11 @@ class IssuerNonce(Base):
 class CredentialOffer(Base):
     """A pre-authorized code offered to a wallet (OpenID4VCI 1.0 §4.1.1) with the claims the
     issuer agent's eKYC release gave. Only the code's SHA-256 is kept; the code is redeemed once,
-    and the row (claims included) is swept once its access token can no longer be used."""
+    and the row (claims included) is swept once its access token can no longer be used.
+
+    An offer may require a Transaction Code (``tx_code``): only its HMAC-SHA-256 keyed with the
+    pre-authorized code is kept (so the database alone cannot be searched for a six-digit code),
+    and each token request that compares one counts in ``tx_code_attempts`` (bounded)."""
 
     __tablename__ = "credentials_offers"
 
@@ -33,6 +37,8 @@ class CredentialOffer(Base):
     claims: Mapped[dict] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    tx_code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tx_code_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StatusList(Base):

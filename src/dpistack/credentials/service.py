@@ -12,7 +12,8 @@ What it does in this slice (OpenID for Verifiable Credential Issuance 1.0):
 
 * the pre-authorized code flow: an issuer agent makes a credential offer, the wallet redeems
   its code once at ``POST /oauth/token`` (grant ``urn:ietf:params:oauth:grant-type:
-  pre-authorized_code``, anonymous) for an access token for the credential endpoint.
+  pre-authorized_code``, anonymous) for an access token for the credential endpoint; an offer
+  may require a Transaction Code (``tx_code``) the person gets on another channel.
 
 The person's claims come only from identity's public API: the ``kyc+jwt`` an issuer agent (a
 participant permitted ``credentials:issue``) received from ``POST /identity/v1/kyc`` (an eKYC
@@ -31,6 +32,7 @@ makes an offer from it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -42,7 +44,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from dpistack.core.platform import Platform
 from dpistack.credentials import sdjwt, statuslist
@@ -252,48 +254,117 @@ def issue_credentials(platform: Platform, configuration_id: str | None, proofs: 
 
 
 # -- the pre-authorized code flow ------------------------------------------------------------
+TX_CODE_ATTEMPTS = 5  # token requests that may compare a Transaction Code before the offer is withdrawn
+TX_CODE_LENGTHS = range(6, 13)
+TX_CODE_DEFAULT_LENGTH = 6
+# A text code avoids letters and digits that read alike (0/O, 1/I/L), for a person typing it from a message.
+_TX_TEXT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
 def _code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def create_offer(platform: Platform, agent_id: str, kyc: str) -> dict:
+def _tx_code_hash(code: str, tx_code: str) -> str:
+    """HMAC-SHA-256 of the Transaction Code keyed with the pre-authorized code (which is never
+    stored): without the code, the stored hash cannot be searched for a short Transaction Code."""
+    return hmac.new(code.encode(), tx_code.encode(), hashlib.sha256).hexdigest()
+
+
+def new_tx_code(length: int = TX_CODE_DEFAULT_LENGTH, input_mode: str = "numeric") -> str:
+    """A random Transaction Code: ``length`` digits (``numeric``) or letters and digits (``text``)."""
+    alphabet = "0123456789" if input_mode == "numeric" else _TX_TEXT_ALPHABET
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def create_offer(platform: Platform, agent_id: str, kyc: str, tx_code: dict | None = None) -> dict:
     """A credential offer (OpenID4VCI 1.0 §4.1) for the person of ``kyc``, by value and as an
-    ``openid-credential-offer://`` URI (what a QR code shows the wallet)."""
+    ``openid-credential-offer://`` URI (what a QR code shows the wallet).
+
+    With ``tx_code`` (``{length, input_mode, description}``, each optional) the offer requires a
+    Transaction Code: the platform makes one, the offer's grant carries only its description
+    (§4.1.1), and the code itself is answered separately (``tx_code_value``) for the agent to
+    send the person on another channel."""
     claims = claims_from_kyc(platform, kyc, agent_id, time.time())
     code, offer_id, now = secrets.token_urlsafe(32), str(uuid.uuid4()), datetime.now(UTC)
+    grant: dict[str, Any] = {"pre-authorized_code": code}
+    tx_value = None
+    if tx_code is not None:
+        mode = tx_code.get("input_mode") or "numeric"
+        length = tx_code.get("length") or TX_CODE_DEFAULT_LENGTH
+        if mode not in ("numeric", "text"):
+            raise IssuerError("invalid_credential_request", "tx_code.input_mode is numeric or text.")
+        if length not in TX_CODE_LENGTHS:
+            raise IssuerError("invalid_credential_request", f"tx_code.length is {TX_CODE_LENGTHS.start} to "
+                                                            f"{TX_CODE_LENGTHS.stop - 1} characters.")
+        tx_value = new_tx_code(length, mode)
+        grant["tx_code"] = {"input_mode": mode, "length": length}
+        if tx_code.get("description"):
+            grant["tx_code"]["description"] = tx_code["description"]
     with platform.db.uow(write=True) as session:
         session.execute(delete(CredentialOffer).where(CredentialOffer.expires_at < now))
         session.add(CredentialOffer(id=offer_id, code_hash=_code_hash(code), agent_id=agent_id, claims=claims,
-                                    expires_at=now + timedelta(seconds=OFFER_LIFETIME)))
+                                    expires_at=now + timedelta(seconds=OFFER_LIFETIME), tx_code_attempts=0,
+                                    tx_code_hash=_tx_code_hash(code, tx_value) if tx_value else None))
     offer = {"credential_issuer": issuer_id(platform), "credential_configuration_ids": [CONFIGURATION_ID],
-             "grants": {PRE_AUTHORIZED_GRANT: {"pre-authorized_code": code}}}
+             "grants": {PRE_AUTHORIZED_GRANT: grant}}
     uri = "openid-credential-offer://?" + urlencode({"credential_offer": json.dumps(offer, separators=(",", ":"))})
-    return {"offer_id": offer_id, "expires_in": OFFER_LIFETIME, "credential_offer": offer,
-            "credential_offer_uri": uri}
+    answer = {"offer_id": offer_id, "expires_in": OFFER_LIFETIME, "credential_offer": offer,
+              "credential_offer_uri": uri}
+    if tx_value is not None:
+        answer["tx_code_value"] = tx_value
+    return answer
 
 
 def redeem_pre_authorized_code(platform: Platform, form: dict[str, str]) -> dict:
     """The token endpoint's grant handler: a code, once and in time, for a short access token
-    whose audience is the credential endpoint (so no participant API accepts it)."""
+    whose audience is the credential endpoint (so no participant API accepts it).
+
+    An offer that requires a Transaction Code needs the matching ``tx_code`` (OpenID4VCI 1.0
+    §6.1, §6.3): none, or one for an offer without → ``invalid_request``; a wrong one →
+    ``invalid_grant``, and after :data:`TX_CODE_ATTEMPTS` compared codes the offer is withdrawn.
+    The offer row is locked while its code is compared, so the bound holds across workers."""
     from dpistack.core.auth import ACCESS_TOKEN_TYPE, sign_jwt
     from dpistack.governance.oauth import OAuthError
 
     code = form.get("pre-authorized_code")
     if not code or len(code) > 200:
         raise OAuthError("invalid_request", "pre-authorized_code is missing")
-    if form.get("tx_code"):
-        raise OAuthError("invalid_grant", "this offer has no transaction code")
+    tx_code = form.get("tx_code")
+    if tx_code is not None and len(tx_code) > 64:
+        raise OAuthError("invalid_request", "tx_code is too long")
     now = datetime.now(UTC)
+    unknown = OAuthError("invalid_grant", "the pre-authorized code is unknown, used or expired")
+    wrong: OAuthError | None = None
     with platform.db.uow(write=True) as session:
-        redeemed = session.execute(
-            update(CredentialOffer)
-            .where(CredentialOffer.code_hash == _code_hash(code), CredentialOffer.redeemed_at.is_(None),
-                   CredentialOffer.expires_at >= now)
-            .values(redeemed_at=now, expires_at=now + timedelta(seconds=WALLET_TOKEN_SECONDS)))
-        offer_id = session.scalar(select(CredentialOffer.id).where(CredentialOffer.code_hash == _code_hash(code))) \
-            if redeemed.rowcount == 1 else None
-    if offer_id is None:
-        raise OAuthError("invalid_grant", "the pre-authorized code is unknown, used or expired")
+        offer = session.scalar(select(CredentialOffer).where(
+            CredentialOffer.code_hash == _code_hash(code), CredentialOffer.redeemed_at.is_(None),
+            CredentialOffer.expires_at >= now).with_for_update())
+        if offer is None:
+            raise unknown
+        if offer.tx_code_hash is None:
+            if tx_code:
+                raise OAuthError("invalid_request", "this offer has no transaction code: send no tx_code")
+        else:
+            if not tx_code:
+                raise OAuthError("invalid_request", "this offer requires a transaction code: send it as tx_code")
+            if offer.tx_code_attempts >= TX_CODE_ATTEMPTS:
+                raise unknown
+            offer.tx_code_attempts += 1
+            if not hmac.compare_digest(_tx_code_hash(code, tx_code), offer.tx_code_hash):
+                left = TX_CODE_ATTEMPTS - offer.tx_code_attempts
+                if left <= 0:
+                    session.delete(offer)  # withdrawn, its claims with it
+                    wrong = OAuthError("invalid_grant", "wrong transaction code; too many wrong codes: the "
+                                                        "offer is withdrawn, ask the issuer for a new one")
+                else:
+                    wrong = OAuthError("invalid_grant", f"wrong transaction code ({left} attempts left)")
+        if wrong is None:
+            offer.redeemed_at = now
+            offer.expires_at = now + timedelta(seconds=WALLET_TOKEN_SECONDS)
+        offer_id = offer.id
+    if wrong is not None:  # raised after the commit, so the attempt is counted
+        raise wrong
     iat = int(time.time())
     token = sign_jwt(platform, {
         "iss": platform.settings.public_url, "sub": offer_id, "aud": credential_endpoint(platform),

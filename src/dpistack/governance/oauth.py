@@ -194,6 +194,8 @@ def _client_credentials(platform: Platform, form: dict[str, str]) -> dict:
 
 
 GRANT_HANDLERS: dict[str, GrantHandler] = {"client_credentials": _client_credentials}
+# The Authorization Server Metadata (RFC 8414) is identity's OpenID Provider metadata, which
+# lists these grants (identity/oidc.py: discovery).
 
 
 @router.post(
