@@ -26,7 +26,7 @@ def test_portal_setup_is_idempotent(tmp_path, monkeypatch):
             portal = governance.get_participant(s, "citizen-portal")
             assert portal.status == "active" and portal.roles == ["relying-party"]
             grants = [g for g in governance.list_grants(s, "citizen-portal") if g.status == "active"]
-            assert sorted(g.category for g in grants) == ["kyc-name", "resident-self-service"]
+            assert sorted(g.category for g in grants) == ["kyc-name", "payment-aliases", "resident-self-service"]
             assert governance.check(s) == []
     finally:
         platform.close()
