@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -56,7 +56,8 @@ async def my_aliases(ctx: Ctx = Depends(context)) -> Response:
         asked.append((_("Phone number {number}").format(number=record["phone"]),
                       {"partyIdType": "MSISDN", "partyIdentifier": number}))
     asked.append((_("National ID {uin}").format(uin=record["uin"]),
-                  {"partyIdType": "PERSONAL_ID", "partyIdentifier": record["uin"], "partySubIdOrType": "NATIONAL_ID_CARD"}))
+                  {"partyIdType": "PERSONAL_ID", "partyIdentifier": record["uin"],
+                   "partySubIdOrType": "NATIONAL_ID_CARD"}))
     for vid in record.get("vids", []):
         if vid.get("status") == "active":
             asked.append((_("Virtual ID {vid}").format(vid=vid["vid"]),
@@ -106,7 +107,7 @@ async def _state(ctx: Ctx) -> tuple[dict | None, Response | None]:
     if r.status_code != 200:
         return None, ctx.api_refused(r, operator=True)
     limits = (await ctx.api("GET", f"{ADMIN}/participants/limits", token=token)).json()
-    caps = {(row["name"], row["currency"]): row["limit"]["value"] for row in limits}
+    caps = {(row["name"], row["currency"]): row["limit"] for row in limits}
     rows = []
     for p in r.json():
         if p["name"] == "Hub":
@@ -122,7 +123,8 @@ async def _state(ctx: Ctx) -> tuple[dict | None, Response | None]:
                          "position": Decimal(str(a["value"])) + Decimal(str(a["reservedValue"])),
                          "funds": -Decimal(str(funds["value"])) if funds else None,
                          "settlement_account": funds["id"] if funds else None,
-                         "cap": caps.get((p["name"], a["currency"]))})
+                         "cap": caps.get((p["name"], a["currency"]), {}).get("value"),
+                         "alarm": caps.get((p["name"], a["currency"]), {}).get("alarmPercentage", 10)})
     windows = (await ctx.api("GET", f"{ADMIN}/settlementWindows", token=token)).json()
     models = (await ctx.api("GET", f"{ADMIN}/settlementModels", token=token)).json()
     deferred = [m["name"] for m in models if m["isActive"] and m["settlementGranularity"] == "NET"
@@ -182,7 +184,8 @@ async def change_limit(ctx: Ctx = Depends(context)) -> Response:
         errors["limit-value"] = why
     if not errors:
         r = await ctx.api("PUT", f"{ADMIN}/participants/{row['name']}/limits", token=ctx.session.token, json={
-            "currency": row["currency"], "limit": {"type": "NET_DEBIT_CAP", "value": value, "alarmPercentage": 10}})
+            "currency": row["currency"],
+            "limit": {"type": "NET_DEBIT_CAP", "value": value, "alarmPercentage": row["alarm"]}})
         if r.status_code == 200:
             return ctx.redirect("/operator/payments", _("The net debit cap of {name} is now {amount}.").format(
                 name=row["name"], amount=format_amount(value, row["currency"])))
