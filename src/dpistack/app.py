@@ -22,6 +22,7 @@ from dpistack.governance import oauth
 from dpistack.identity import api as identity_api
 from dpistack.identity import oidc_api, residents_api
 from dpistack.payments import admin_api as payments_admin_api
+from dpistack.payments import aliases_api as payments_aliases_api
 from dpistack.payments import api as payments_api
 from dpistack.services import api as services_api
 from dpistack.transparency import api as transparency_api
@@ -56,6 +57,7 @@ def create_app(platform: Platform) -> App:
     # FastAPI tries routes in order: the busiest (authentication of people) first.
     routers = [identity_api.router, payments_api.router, core_api.router, oauth.router, governance_api.router,
                transparency_api.router, oidc_api.router, residents_api.router, payments_admin_api.router,
+               payments_aliases_api.router,
                consent_api.router, exchange_api.router, credentials_api.router, credentials_vcapi.router,
                credentials_verifier_api.router, credentials_openid4vp_api.router,
                services_api.router,

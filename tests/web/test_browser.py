@@ -323,6 +323,28 @@ def test_payments_regulator_sees_positions_and_limits(browser, site, axe_source,
     page.get_by_role("link", name="المدفوعات").click()
     assert "second-bank" in page.locator("#positions").inner_text()
     v.check("positions")
+    # a new net debit cap, through the form (no script needed)
+    page.locator('#limit-form input[value="second-bank|USD"]').check()
+    page.locator("#limit-value").fill("750")
+    page.locator("#limit-form").get_by_role("button", name="تغيير سقف صافي المدين").click()
+    page.wait_for_load_state("load")
+    assert page.locator("#flash").count() == 1
+    v.check("limit-changed")
+    from dpistack.governance.client import ParticipantClient
+    from dpistack.governance.oauth import token_endpoint
+
+    with httpx.Client(base_url=site.url) as http:
+        hub = ParticipantClient(http, "central-bank", credentials.load_private_jwk(
+            site.platform.settings.data_dir, "central-bank"), token_endpoint(site.platform.settings))
+        [limit] = hub.get("/payments/admin/participants/second-bank/limits").json()
+    assert limit["limit"]["value"] == 750
+    # an amount with too many decimals: the error summary, the entries kept
+    page.locator('#funds-form input[value="second-bank|USD"]').check()
+    page.locator("#funds-amount").fill("1.005")
+    page.locator("#funds-form").get_by_role("button", name="متابعة").click()
+    page.wait_for_load_state("load")
+    assert page.locator(".govuk-error-summary").count() == 1 and page.locator("#funds-amount").input_value() == "1.005"
+    v.check("funds-error")
     v.close()
 
 

@@ -307,6 +307,69 @@ def test_operator_sees_services_and_who_may_call_them(instance):
         assert citizen.get("/operator/exchange", follow_redirects=False).headers["location"] == "/operator/login"
 
 
+def test_a_provider_publishes_and_withdraws_a_service_and_access_rights_go_through_governance(instance):
+    from ..conftest import Actors
+
+    land = Actors(instance.platform, instance.api).onboard("land-registry", "registry", ["data-provider"],
+                                                          ["digital-agency"])
+    consumer(instance)
+    assert land.post("/exchange/v1/subsystems", json={"code": "titles"}).status_code == 201
+    with browser_for(instance) as b:
+        operator_login(instance, b, "land-registry")
+        page = b.get("/operator/exchange")
+        assert page.status_code == 200 and 'id="publish-form"' in page.text
+        csrf = csrf_of(page.text)
+        # validation: the entries kept, each error in the summary
+        r = b.post("/operator/exchange/services", data={"csrf_token": csrf, "subsystem": "titles",
+                                                        "service_code": "owners", "backend_url": "ftp://x",
+                                                        "category": "Land Owners"})
+        assert r.status_code == 422 and 'href="#backend-url"' in r.text and 'href="#category"' in r.text
+        assert 'href="#personal-data"' in r.text and 'value="owners"' in r.text and 'value="Land Owners"' in r.text
+        entries = {"csrf_token": csrf, "subsystem": "titles", "service_code": "owners",
+                   "backend_url": "http://127.0.0.1:9/", "category": "land-owners", "personal_data": "yes"}
+        assert b.post("/operator/exchange/services", data={**entries, "csrf_token": "forged"}).status_code == 403
+        r = b.post("/operator/exchange/services", data=entries)
+        assert r.status_code == 200 and "DPI/GOV/land-registry/titles/owners is published" in r.text
+        row = re.search(r'id="service-land-registry-titles-owners">.*?</tr>', r.text, re.S).group(0)
+        assert "No one yet" in row
+        # an access right is a proposal: nothing changes until the owner approves it
+        r = b.post("/operator/exchange/grants", data={"csrf_token": csrf, "service": "land-owners@land-registry",
+                                                      "grantee": "ministry-of-health", "purpose": ""})
+        assert r.status_code == 422 and 'href="#purpose"' in r.text and 'value="ministry-of-health"' in r.text
+        r = b.post("/operator/exchange/grants", data={"csrf_token": csrf, "service": "land-owners@land-registry",
+                                                      "grantee": "ministry-of-health", "purpose": "home visits"})
+        assert r.status_code == 200 and "/operator/proposals/" in str(r.url) and "access.grant" in r.text
+        assert "participant:land-registry" in r.text
+        row = re.search(r'id="service-land-registry-titles-owners">.*?</tr>', b.get("/operator/exchange").text,
+                        re.S).group(0)
+        assert "ministry-of-health" not in row
+        proposal_id = str(r.url).rsplit("/", 1)[1]
+        r = b.post(f"/operator/proposals/{proposal_id}/decision", data={
+            "csrf_token": csrf, "decision": "approve", "key": instance.key_text("land-registry")})
+        assert "the proposal is enacted" in r.text
+        page = b.get("/operator/exchange")
+        row = re.search(r'id="service-land-registry-titles-owners">.*?</tr>', page.text, re.S).group(0)
+        assert "ministry-of-health" in row
+        grant_id = re.search(r'name="grant_id" type="radio" value="([^"]+)"', page.text).group(1)
+        r = b.post("/operator/exchange/grants/revoke", data={"csrf_token": csrf, "grant_id": grant_id})
+        assert r.status_code == 422 and 'href="#revoke-reason"' in r.text
+        r = b.post("/operator/exchange/grants/revoke", data={"csrf_token": csrf, "grant_id": grant_id,
+                                                             "revoke_reason": "no longer needed"})
+        assert r.status_code == 200 and "access.revoke" in r.text
+        # withdrawing asks first
+        r = b.post("/operator/exchange/services/titles/owners/withdraw", data={"csrf_token": csrf})
+        assert r.status_code == 200 and 'id="withdraw-confirm"' in r.text
+        assert 'id="service-land-registry-titles-owners"' in b.get("/operator/exchange").text
+        r = b.post("/operator/exchange/services/titles/owners/withdraw", data={"csrf_token": csrf, "confirm": "yes"})
+        assert r.status_code == 200 and "titles/owners is withdrawn" in r.text
+        assert 'id="service-land-registry-titles-owners"' not in r.text
+    with browser_for(instance) as b:  # not a data provider: no form, and the mediator refuses
+        page = operator_login(instance, b, "digital-agency")
+        assert 'id="publish-form"' not in b.get("/operator/exchange").text
+        r = b.post("/operator/exchange/services", data={**entries, "csrf_token": csrf_of(page.text)})
+        assert r.status_code == 403 and "Not allowed" in r.text
+
+
 # -- HTMX enhancement ---------------------------------------------------------------------------
 def test_htmx_is_served_by_the_platform_under_the_strict_csp(instance):
     from dpistack.web.pages import static_path

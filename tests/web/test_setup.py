@@ -27,7 +27,7 @@ def test_portal_setup_is_idempotent(tmp_path, monkeypatch):
             assert portal.status == "active" and portal.roles == ["relying-party"]
             grants = [g for g in governance.list_grants(s, "citizen-portal") if g.status == "active"]
             assert sorted(g.category for g in grants) == [
-                "credential-national-id-sd-jwt", "kyc-name", "resident-self-service"]
+                "credential-national-id-sd-jwt", "kyc-name", "payment-aliases", "resident-self-service"]
             assert governance.check(s) == []
     finally:
         platform.close()

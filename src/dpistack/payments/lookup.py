@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from dpistack.core.crypto import blind_index
 from dpistack.core.platform import Platform
-from dpistack.core.timeutil import utcnow
+from dpistack.core.timeutil import iso, utcnow
+from dpistack.governance.models import Participant
 from dpistack.payments import callbacks, fspiop
 from dpistack.payments.callbacks import Endpoints
 from dpistack.payments.models import HUB, PartyLink, SwitchParticipant
@@ -76,6 +77,18 @@ def holders(session: Session, platform: Platform, party: PartyRef, currency: str
         query = query.where(L.c.currency.in_(currencies))
     active = select(SwitchParticipant.name).where(SwitchParticipant.is_active.is_(True))
     return sorted(set(session.scalars(query.where(L.c.fsp.in_(active)))))
+
+
+def accounts_of(session: Session, platform: Platform, party: PartyRef) -> list[dict[str, Any]]:
+    """Where ``party`` resolves on the switch: each (FSP, currency) holding it, with the FSP's
+    name in the participant registry and since when (an alias for any currency has ``None``)."""
+    rows = session.execute(select(L.c.fsp, L.c.currency, L.c.created_at, SwitchParticipant.is_active)
+                           .join(SwitchParticipant, SwitchParticipant.name == L.c.fsp)
+                           .where(L.c.key == party_key(platform, party)).order_by(L.c.fsp, L.c.currency)).all()
+    names = dict(session.execute(select(Participant.id, Participant.name)
+                                 .where(Participant.id.in_({r.fsp for r in rows}))).all()) if rows else {}
+    return [{"fspId": r.fsp, "fspName": names.get(r.fsp, r.fsp), "currency": r.currency or None,
+             "active": bool(r.is_active), "since": iso(r.created_at)} for r in rows]
 
 
 def register(session: Session, platform: Platform, party: PartyRef, fsp: str, currency: str | None) -> None:

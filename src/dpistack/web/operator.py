@@ -184,30 +184,6 @@ async def participants(ctx: Ctx = Depends(context)) -> Response:
     return ctx.render("participants.html", title=_("Participants"), participants=r.json(), section="participants")
 
 
-@router.get("/payments")
-async def payments(ctx: Ctx = Depends(context)) -> Response:
-    """The switch as the payments regulator sees it: participants, positions against their net
-    debit caps, settlement windows (the payments hub's admin API; other roles are refused there)."""
-    if (stop := _need_login(ctx)) is not None:
-        return stop
-    token = ctx.session.token
-    r = await ctx.api("GET", "/payments/admin/participants", token=token)
-    if r.status_code != 200:
-        return ctx.api_refused(r, operator=True)
-    limits = (await ctx.api("GET", "/payments/admin/participants/limits", token=token)).json()
-    caps = {(row["name"], row["currency"]): row["limit"]["value"] for row in limits}
-    rows = []
-    for p in r.json():
-        if p["name"] == "Hub":
-            continue
-        positions = (await ctx.api("GET", f"/payments/admin/participants/{p['name']}/positions", token=token)).json()
-        for position in positions:
-            rows.append({"name": p["name"], "active": p["isActive"] == 1, "currency": position["currency"],
-                         "position": position["value"], "cap": caps.get((p["name"], position["currency"]))})
-    windows = (await ctx.api("GET", "/payments/admin/settlementWindows", token=token)).json()
-    return ctx.render("payments.html", title=_("Payments"), rows=rows, windows=windows[-20:], section="payments")
-
-
 @router.post("/logout")
 async def logout(ctx: Ctx = Depends(context)) -> Response:
     form = await form_of(ctx.request)

@@ -31,6 +31,7 @@ env.filters["datetime"] = i18n.format_time
 env.filters["number"] = i18n.format_number
 env.filters["date"] = i18n.format_day
 env.filters["amount"] = i18n.format_amount
+env.filters["combine_checked"] = lambda item, chosen: {**item, "checked": str(item["value"]) == str(chosen or "")}
 env.globals["languages"] = i18n.LANGUAGES
 
 CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -118,7 +119,7 @@ class Ctx:
         """The page for an API's refusal (the API's own words shown as a detail)."""
         if response.status_code == 401:
             return self.session_ended(operator)
-        detail = _detail(response)
+        detail = detail_of(response)
         log.info("portal: %s answered %s: %s", response.request.url.path, response.status_code, detail)
         if response.status_code == 404:
             return self.problem(404, _("Not found"), _("There is nothing here for you. Check the address, or go "
@@ -127,7 +128,7 @@ class Ctx:
         if response.status_code == 403:
             return self.problem(403, _("Not allowed"), _("You are not allowed to do this.") + " " + detail,
                                 _("Go back"), "/operator" if operator else "/me")
-        if response.status_code in (409, 422):
+        if response.status_code in (400, 409, 422):  # 400: FSPIOP's 3xxx/4xxx refusals (the payments hub)
             return self.problem(422, _("This was not accepted"), detail, _("Go back"),
                                 "/operator" if operator else "/me")
         if response.status_code == 429:
@@ -136,13 +137,15 @@ class Ctx:
                             _("Something went wrong on our side. Try again in a few minutes."))
 
 
-def _detail(response: httpx.Response) -> str:
+def detail_of(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
         return ""
     if isinstance(body, dict):
-        return str(body.get("detail") or body.get("error_description") or body.get("title") or "")
+        fspiop = body.get("errorInformation") if isinstance(body.get("errorInformation"), dict) else {}
+        return str(body.get("detail") or body.get("error_description") or fspiop.get("errorDescription")
+                   or body.get("title") or "")
     return ""
 
 

@@ -1,7 +1,7 @@
 """Setting the portal up as what it is to the platform: a participant (relying party) onboarded
-through governance, allowed the scope ``resident``, the claim ``name`` and to be the person's
-wallet for the national ID credential (OpenID4VCI), with its own OpenID Connect client — all
-through the public APIs, as any relying party would.
+through governance, allowed the scope ``resident``, the claim ``name``, to be the person's
+wallet for the national ID credential (OpenID4VCI) and the lookup of a person's payments
+aliases, with its own OpenID Connect client — all through the public APIs, as any relying party would.
 
 ``dpi portal setup`` and the demo run it once per instance; the authorities' approvals are
 signed with their keys under ``<data-dir>/credentials`` (development and demo instances keep
@@ -25,6 +25,8 @@ CLAIMS = ["name"]
 RESIDENT_CATEGORY = "resident-self-service"  # identity's governance category for scope "resident"
 CREDENTIAL_CONFIGURATION = "national-id-sd-jwt"  # the credential the portal's wallet asks for
 WALLET_CATEGORY = "credential-national-id-sd-jwt"  # identity's governance category for being its wallet
+ALIASES_CATEGORY = "payment-aliases"  # the switch's category for a person's aliases (POST /payments/v1/aliases/lookup)
+PAYMENTS_REGULATOR = "central-bank"  # who owns it: the payments regulator created by `dpi init`
 
 
 class SetupFailed(Exception):
@@ -80,15 +82,17 @@ def setup_portal(platform: Platform, http: httpx.Client) -> None:
     held = {(g["category"], g["owner_id"]) for g in portal.get("/governance/v1/grants",
                                                                params={"participant_id": PARTICIPANT}).json()
             if g["status"] == "active"}
-    for category, purpose in ((RESIDENT_CATEGORY, "people manage their own national ID in the citizen portal"),
-                              (WALLET_CATEGORY, "people keep their national ID credential in the portal's wallet"),
-                              *((f"kyc-{c.replace('_', '-')}", "greet the person who logged in") for c in CLAIMS)):
-        if (category, "identity-authority") in held:
+    rights = [(RESIDENT_CATEGORY, "identity-authority", "people manage their own national ID in the citizen portal"),
+              (WALLET_CATEGORY, "identity-authority", "people keep their national ID credential in the portal's wallet"),
+              *((f"kyc-{c.replace('_', '-')}", "identity-authority", "greet the person who logged in") for c in CLAIMS),
+              (ALIASES_CATEGORY, PAYMENTS_REGULATOR, "people see where their payments aliases resolve")]
+    for category, owner, purpose in rights:
+        if (category, owner) in held:
             continue
         proposal = portal.propose("access.grant", {"participant_id": PARTICIPANT, "action": "data:read",
-                                                   "category": category, "owner_id": "identity-authority",
-                                                   "purpose": purpose})
-        decided = id_authority.decide(proposal.json()) if proposal.status_code == 201 else proposal
+                                                   "category": category, "owner_id": owner, "purpose": purpose})
+        approver = id_authority if owner == "identity-authority" else actor(owner)
+        decided = approver.decide(proposal.json()) if proposal.status_code == 201 else proposal
         if decided.status_code != 200 or decided.json().get("status") != "enacted":
             raise SetupFailed(f"the grant of {category} was not enacted: {decided.text}")
     key = credentials.load_private_jwk(data_dir, CLIENT_KEY) or credentials.new_key()
