@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from dpistack.core.errors import error_format
 
 from dpistack.transparency import merkle, note
-from dpistack.web import citizen, consents, finder, mediator, operator, reviews, tracker
+from dpistack.web import citizen, consents, finder, forms, mediator, operator, reviews, tracker
 from dpistack.web.i18n import _, format_number
 from dpistack.web.pages import Ctx, context, static_path
 
@@ -111,4 +111,5 @@ router.include_router(tracker.router)
 router.include_router(consents.router)
 router.include_router(reviews.router)
 router.include_router(mediator.router)
+router.include_router(forms.router)
 router.include_router(finder.router)
