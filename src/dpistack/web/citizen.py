@@ -40,6 +40,22 @@ async def _discovery(ctx: Ctx) -> dict:
     return (await ctx.api("GET", "/.well-known/openid-configuration")).json()
 
 
+async def portal_token(ctx: Ctx) -> str | None:
+    """An access token of the portal's own participant (client credentials, private_key_jwt),
+    or None (not set up, or refused)."""
+    key = credentials.load_private_jwk(ctx.platform.settings.data_dir, setup.PARTICIPANT)
+    if key is None:
+        return None
+    token_url = (await _discovery(ctx))["token_endpoint"]
+    r = await ctx.api("POST", "/oauth/token", data={
+        "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
+        "client_assertion": credentials.client_assertion(setup.PARTICIPANT, key, token_url)})
+    if r.status_code != 200:
+        log.warning("portal: its participant could not authenticate (%s)", r.status_code)
+        return None
+    return r.json()["access_token"]
+
+
 async def _ensure_client(ctx: Ctx) -> bool:
     """Once per process: the portal's OIDC client lists this instance's callback address (the
     public URL may have changed since setup). Through client-mgmt, as the portal itself."""
@@ -47,20 +63,12 @@ async def _ensure_client(ctx: Ctx) -> bool:
     done = (str(ctx.platform.settings.data_dir), base)
     if done in _client_ready:
         return True
-    data_dir = ctx.platform.settings.data_dir
-    key = credentials.load_private_jwk(data_dir, setup.PARTICIPANT)
-    client_key = credentials.load_private_jwk(data_dir, setup.CLIENT_KEY)
-    if key is None or client_key is None:
-        return False
-    token_url = (await _discovery(ctx))["token_endpoint"]
-    token = await ctx.api("POST", "/oauth/token", data={
-        "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
-        "client_assertion": credentials.client_assertion(setup.PARTICIPANT, key, token_url)})
-    if token.status_code != 200:
-        log.warning("portal: its participant could not authenticate (%s)", token.status_code)
+    client_key = credentials.load_private_jwk(ctx.platform.settings.data_dir, setup.CLIENT_KEY)
+    token = await portal_token(ctx) if client_key is not None else None
+    if token is None:
         return False
     body = {k: v for k, v in setup.client_body(ctx.platform, client_key).items() if k != "publicKey"}
-    r = await ctx.api("PUT", f"/client-mgmt/oidc-client/{setup.CLIENT_ID}", token=token.json()["access_token"],
+    r = await ctx.api("PUT", f"/client-mgmt/oidc-client/{setup.CLIENT_ID}", token=token,
                       json={"requestTime": "2026-01-01T00:00:00.000Z", "request": {**body, "status": "active"}})
     if r.status_code != 200:
         log.warning("portal: updating its OIDC client failed (%s)", r.status_code)

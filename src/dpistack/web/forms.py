@@ -22,15 +22,14 @@ import logging
 import re
 import secrets
 import time
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from dpistack.governance import credentials
-from dpistack.governance.oauth import JWT_BEARER
 from dpistack.web import i18n, setup
-from dpistack.web.citizen import _need_login
+from dpistack.web.citizen import _need_login, portal_token
 from dpistack.web.i18n import _
 from dpistack.web.pages import Ctx, context, form_of
 
@@ -98,21 +97,6 @@ async def _service(ctx: Ctx, service_id: str) -> tuple[dict | None, Response | N
     return s, None
 
 
-async def portal_token(ctx: Ctx) -> str | None:
-    """An access token of the portal's own participant (client credentials, private_key_jwt)."""
-    key = credentials.load_private_jwk(ctx.platform.settings.data_dir, setup.PARTICIPANT)
-    if key is None:
-        return None
-    token_url = (await ctx.api("GET", "/.well-known/openid-configuration")).json()["token_endpoint"]
-    r = await ctx.api("POST", "/oauth/token", data={
-        "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
-        "client_assertion": credentials.client_assertion(setup.PARTICIPANT, key, token_url)})
-    if r.status_code != 200:
-        log.warning("portal: its participant could not authenticate (%s)", r.status_code)
-        return None
-    return r.json()["access_token"]
-
-
 async def _read_registry(ctx: Ctx, service: dict, source: str, spec: dict, uin: str, token: str) -> dict | None:
     """One registry record through the mediator, as the portal, under its legal basis."""
     instance = ctx.platform.settings.xroad_instance
@@ -176,8 +160,6 @@ def check(form: dict, answers: dict[str, str]) -> dict[str, str]:
 
 
 def _is_date(value: str) -> bool:
-    from datetime import date
-
     try:
         date.fromisoformat(value)
     except ValueError:
