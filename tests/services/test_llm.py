@@ -173,6 +173,7 @@ def test_redaction_cases():
     assert found == ["e-mail", "phone-number"]
     assert llm.redact("my number is 19900412345", []) == ("my number is [ID number]", ["national-id-number"])
     assert llm.redact("a pension for 2 people since 2019", []) == ("a pension for 2 people since 2019", [])
+    assert llm.redact("born on 2024-05-01", []) == ("born on 2024-05-01", [])
     assert llm.redact("ينتظر أمينة طفلا", ["أمينة حسن"]) == ("ينتظر [name] طفلا", ["name"])
     assert llm.redact("AMINA needs a passport", ["Amina Hassan"])[0] == "[name] needs a passport"
 

@@ -21,7 +21,7 @@ from dpistack.services.models import Application
 from dpistack.transparency import service as tlog
 from dpistack.web import setup as web_setup
 
-from ..web.conftest import AMINA, citizen_login, instance  # noqa: F401 - the fixture
+from ..web.conftest import AMINA, citizen_login, hidden_fields, instance  # noqa: F401 - the fixture
 from ..web.test_portal import browser_for, csrf_of
 
 DRAFT = re.compile(r'name="draft" value="([^"]+)"')
@@ -165,9 +165,27 @@ def test_a_register_that_does_not_answer_leaves_those_answers_to_the_person(inst
         assert value_of(page.text, "child_name") == "" and value_of(page.text, "full_name") == "Amina Hassan"
 
 
+def _log_in_from(inst, b, page):
+    """The OpenID provider's pages, from its login page on."""
+    assert "Log in with your national ID" in page.text
+    page = b.post("/authorize/otp", data={**hidden_fields(page.text), "individual_id": inst.uins["amina"]})
+    page = b.post("/authorize/login", data={**hidden_fields(page.text), "otp": inst.code_for(AMINA["phone"])})
+    return b.post("/authorize/consent", data={**hidden_fields(page.text), "decision": "allow"})
+
+
+def test_logging_in_comes_back_to_the_form_and_nowhere_else(instance, register):  # noqa: F811
+    with browser_for(instance) as b:
+        back = _log_in_from(instance, b, b.get("/services/child-benefit/apply"))  # the login remembers the form
+        assert str(back.url).endswith("/services/child-benefit/apply") and value_of(back.text, "child_name")
+    with browser_for(instance) as b:
+        back = _log_in_from(instance, b, b.get("/login?next=https://evil.example/phish"))  # not a page of ours
+        assert str(back.url).endswith("/me")
+
+
 def test_bad_input_is_a_clear_page(instance, register):  # noqa: F811
     with browser_for(instance) as b:
-        assert b.get("/services/child-benefit/apply", follow_redirects=False).headers["location"] == "/login"
+        assert b.get("/services/child-benefit/apply", follow_redirects=False).headers["location"] == \
+            "/login?next=%2Fservices%2Fchild-benefit%2Fapply"
         citizen_login(instance, b)
         page = b.get("/services/child-benefit/apply")
         data = form_data(page.text, payment_account="0712 345 678")

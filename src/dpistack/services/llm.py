@@ -32,6 +32,7 @@ log = logging.getLogger("dpistack.services.llm")
 LANGUAGE_NAMES = {"en": "English", "fr": "French", "es": "Spanish", "pt": "Portuguese", "ar": "Arabic"}
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 PHONE = re.compile(r"(?<![\w+])\+?[0-9](?:[0-9][\s().-]?){5,14}[0-9](?![\w])")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ID_NUMBER = re.compile(r"(?<![\w])[0-9]{8,20}(?![\w])")
 PLACEHOLDERS = {"e-mail": "[e-mail]", "phone-number": "[phone number]", "national-id-number": "[ID number]",
                 "name": "[name]"}
@@ -44,6 +45,8 @@ def redact(question: str, names: list[str]) -> tuple[str, list[str]]:
 
     def sub(pattern: re.Pattern, category: str, text: str) -> str:
         def one(m: re.Match) -> str:
+            if category == "phone-number" and DATE.fullmatch(m.group(0)):
+                return m.group(0)  # a date, not a phone number
             found.add(category)
             return PLACEHOLDERS[category]
         return pattern.sub(one, text)

@@ -213,7 +213,7 @@ async def _me(ctx: Ctx) -> tuple[dict | None, Response | None]:
 
 @router.get("/services/{service_id}/apply")
 async def start(service_id: str, ctx: Ctx = Depends(context)) -> Response:
-    if (stop := _need_login(ctx)) is not None:
+    if (stop := _need_login(ctx, f"/services/{service_id}/apply")) is not None:
         return stop
     service, stop = await _service(ctx, service_id)
     if stop is not None:
