@@ -232,6 +232,45 @@ def test_the_applications_api_checks_the_caller_and_the_answers(instance, regist
     assert portal.post("/services/v1/applications", json=body).json()["reference"] == ok.json()["reference"]
 
 
+def test_the_institution_reads_what_it_received_and_only_that(instance, register):  # noqa: F811
+    from dpistack.governance import credentials
+    from dpistack.governance.client import ParticipantClient, onboarding_payload
+    from dpistack.governance.oauth import token_endpoint
+
+    data_dir, token_url = instance.platform.settings.data_dir, token_endpoint(instance.platform.settings)
+
+    def actor(pid, key=None):
+        return ParticipantClient(instance.api, pid, key or credentials.load_private_jwk(data_dir, pid), token_url)
+
+    key = credentials.new_key()
+    agency = actor("digital-agency")
+    p = agency.propose("participant.onboard", onboarding_payload("social-agency", "Social Protection Agency",
+                                                                 "agency", ["data-consumer"], key)).json()
+    assert agency.decide(p).json()["status"] == "enacted"
+    social, register_, portal = actor("social-agency", key), actor(registry_demo.PARTICIPANT), \
+        actor(web_setup.PARTICIPANT)
+    uin = instance.uins["amina"]
+    sent = portal.post("/services/v1/applications", json={
+        "service_id": "child-benefit", "data_subject": uin, "request_id": "req-00002",
+        "sources": {"child_name": "population-register"},
+        "answers": {"full_name": "Amina Hassan", "uin": uin, "phone": "+254700000001", "child_name": "Zawadi Hassan",
+                    "child_birth_date": "2019-06-02", "payment_account": "0712 345 678"}}).json()
+    reference = sent["reference"]
+    listed = social.get("/services/v1/applications", params={"service_id": "child-benefit"})
+    assert listed.status_code == 200 and [a["reference"] for a in listed.json()] == [reference]
+    assert "answers" not in listed.json()[0]
+    one = social.get(f"/services/v1/applications/{reference}")
+    assert one.status_code == 200 and one.json()["answers"]["child_name"] == "Zawadi Hassan"
+    assert one.json()["prefilled"] == {"child_name": "population-register"}
+    read = [e for e in tracker_entries(instance, uin) if "read by the institution" in e["purpose"]]
+    assert [e["accessor"] for e in read] == ["social-agency"] and reference in read[0]["purpose"]
+    assert register_.get(f"/services/v1/applications/{reference}").status_code == 404  # not sent to it
+    assert register_.get("/services/v1/applications").json() == []
+    assert portal.get(f"/services/v1/applications/{reference}").status_code == 403  # a front office reads nothing
+    assert instance.api.get("/services/v1/applications").status_code == 401
+    assert social.get("/services/v1/applications/not-a-reference").status_code == 422
+
+
 def test_a_form_in_the_catalogue_is_data_checked_on_publishing(instance):  # noqa: F811
     from dpistack.services.schemas import ServiceForm
 

@@ -91,3 +91,20 @@ def apply(body: ApplicationIn, response: Response, caller: Caller = Depends(requ
     if not created:
         response.status_code = 200
     return result
+
+
+@router.get("/applications", responses=ERRORS, summary="The applications my institution received (no answers)")
+def received(service_id: str | None = Query(None, pattern=SERVICE_ID), limit: int = Query(100, ge=1, le=1000),
+             caller: Caller = Depends(require("services:publish")), platform: Platform = Depends(get_platform)
+             ) -> list[dict]:
+    with platform.db.uow() as session:
+        return applications.received(session, caller.participant_id, service_id, limit)
+
+
+@router.get("/applications/{reference}", responses=ERRORS,
+            summary="One application my institution received, with its answers (the reading is logged)")
+def read_application(reference: str = Path(pattern=r"^[A-Z0-9]{1,3}-[A-Z0-9]{8}$"),
+                     caller: Caller = Depends(require("services:publish")),
+                     platform: Platform = Depends(get_platform)) -> dict:
+    with platform.db.uow(write=True) as session:
+        return applications.open_application(session, platform, caller.participant_id, reference)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dpistack.core.crypto import FieldCipher
 from dpistack.core.timeutil import utcnow
-from dpistack.services.errors import InvalidAnswers, NoOnlineForm, UnknownService
+from dpistack.services.errors import InvalidAnswers, NoOnlineForm, UnknownApplication, UnknownService
 from dpistack.services.models import Application, PublicService
 from dpistack.services.schemas import IDENTITY, ApplicationIn
 from dpistack.transparency import service as tlog
@@ -102,3 +102,24 @@ def submit(session: Session, platform, submitted_by: str, body: ApplicationIn) -
 def answers_of(platform, row: Application) -> dict[str, str]:
     cipher = FieldCipher(platform.keys.derived_secret("services:applications"))
     return cipher.decrypt(row.answers, record=row.reference, field="answers")
+
+
+def received(session: Session, publisher: str, service_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """The applications an institution received (newest first), without their answers."""
+    q = select(Application).where(Application.publisher == publisher)
+    if service_id:
+        q = q.where(Application.service_id == service_id)
+    return [_view(row) for row in session.scalars(q.order_by(Application.created_at.desc()).limit(limit))]
+
+
+def open_application(session: Session, platform, publisher: str, reference: str) -> dict[str, Any]:
+    """One application with its answers, for the institution it was sent to; the reading is
+    logged in the transparency log (in the person's data tracker). Raises UnknownApplication
+    (also for another institution's: it does not learn that the reference exists)."""
+    row = session.get(Application, reference)
+    if row is None or row.publisher != publisher:
+        raise UnknownApplication(reference)
+    tlog.append(session, tlog.access_entry(
+        subject_pseudonym=row.subject, accessor=publisher, categories=[f"application:{row.service_id}"],
+        purpose=f"application {reference} for {row.service_id} read by the institution", legal_basis=LEGAL_BASIS))
+    return {**_view(row), "answers": answers_of(platform, row)}

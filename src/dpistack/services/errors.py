@@ -28,3 +28,8 @@ class InvalidAnswers(Problem):
         parts += [f"{field}: not a source of this form" for field in bad_sources]
         super().__init__("The answers do not fit the service's form (" + "; ".join(parts) + ").",
                          problems=problems, bad_sources=bad_sources)
+
+
+class UnknownApplication(NotFound):
+    def __init__(self, reference: str):
+        super().__init__(f"No application {reference!r} was sent to you.", reference=reference)
