@@ -61,7 +61,8 @@ def test_demo_tells_the_whole_story_and_can_keep_the_instance(tmp_path):
                  "Portal: http://127.0.0.1:", "a proposal awaits its approval",
                  "receives her national ID: an SD-JWT VC", "age_over_18: true, holder-bound",
                  "no name and no birth date reach the bar", "refused: invalid_request — already answered",
-                 "verifies it with no network", "→ Register a birth", "/me/consents", "/services"):
+                 "verifies it with no network", "→ Register a birth", "/me/consents", "/services",
+                 "dpi services demo-register --data-dir"):
         assert beat in told, beat
     # The foreign credential: refused while its issuer is untrusted, verified once governance trusts it.
     refused, trusted = told.index("untrusted_issuer"), told.index("enacts issuer.trust")

@@ -74,7 +74,10 @@ def run_demo(console: Console, keep: Path | None = None) -> int:
                       soft_wrap=True, highlight=False)
         if keep:
             console.print(f"The instance is kept in {data_dir}. Serve it with:\n"
-                          f"  dpi serve --data-dir {data_dir} --port {port}")
+                          f"  dpi serve --data-dir {data_dir} --port {port}\n"
+                          "and, beside it, for the online forms prefilled from the population register "
+                          f"(/services/child-benefit/apply):\n"
+                          f"  dpi services demo-register --data-dir {data_dir} --uin {ready['uin']}")
         else:
             console.print("(This instance is removed now: `dpi demo --keep DIR` keeps it to serve.)")
         return 0

@@ -215,3 +215,44 @@ def test_person_gets_the_credential_and_shows_a_qr_code(browser, site, axe_sourc
     assert "Hassan" in shown and "Amina" not in shown
     v.check("qr")
     v.close()
+def test_arabic_child_benefit_form_prefilled_checked_and_sent(browser, site, axe_source, shots):  # noqa: F811
+    """The once-only journey in Arabic: the form prefilled from her ID record and the
+    population register (through the mediator), an error kept, checked, sent."""
+    from dpistack.core.server import serve_in_thread
+    from dpistack.services import registry_demo, service
+    from dpistack.web import setup as web_setup
+
+    service.load_demo(site.platform)
+    uin = site.uins["amina"]
+    records = {uin: registry_demo.demo_records(uin, AMINA["address"])}
+    with serve_in_thread(registry_demo.app(records)) as register_url, httpx.Client(base_url=site.url) as http:
+        registry_demo.setup(site.platform, http, register_url, web_setup.PARTICIPANT)
+        v = Visit(browser, site, axe_source, shots, "apply-ar")
+        page = v.page
+        v.goto("/login?lang=ar")
+        national_id_login(page, site, uin, AMINA["phone"])
+        page.wait_for_url(site.url + "/me")
+        v.goto("/services/child-benefit?lang=ar")
+        v.check("service")
+        page.get_by_role("button", name="قدّم الطلب عبر الإنترنت").click()
+        page.wait_for_url(site.url + "/services/child-benefit/apply")
+        assert page.locator("#child_name").input_value() == "Zawadi Hassan"
+        assert page.locator("#child_name-source").inner_text() == "من سجل السكان"
+        assert page.locator("#full_name-source").inner_text() == "من سجل هويتك الوطنية"
+        v.check("form")
+        page.locator("#child_birth_date").fill("2019/06/02")
+        page.get_by_role("button", name="متابعة").click()
+        assert page.locator("#error-summary").is_visible()
+        assert page.locator("#child_birth_date").input_value() == "2019/06/02"  # the entry kept
+        v.check("error")
+        page.locator("#child_birth_date").fill("2019-06-02")
+        page.locator("#payment_account").fill("0712 345 678")
+        page.get_by_role("button", name="متابعة").click()
+        assert page.get_by_role("heading", level=1).inner_text() == "راجع إجاباتك"
+        assert "Zawadi Hassan" in page.locator("#answers").inner_text()
+        v.check("check-answers")
+        page.get_by_role("button", name="موافقة وإرسال").click()
+        page.wait_for_url(lambda url: "/apply/sent/" in url)
+        assert page.locator("#reference").inner_text().startswith("CB-")
+        v.check("sent")
+        v.close()

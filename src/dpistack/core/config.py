@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,20 @@ class Settings(BaseSettings):
         "nats://host:port = NATS JetStream.")
     events_stream: str = Field(default="DPI_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                description="The JetStream stream of events (with DPI_EVENTS_URL=nats://...).")
+    llm_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]+$",
+        description="Base URL of an OpenAI-compatible endpoint the operator runs (its /v1/chat/completions is "
+        "called): the service finder then has a language model rerank its answers and summarise the best one. "
+        "Unset (the default): no language model is ever called.")
+    llm_model: str = Field(default="", max_length=200, description="The model name sent to that endpoint.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Bearer key of that endpoint (never logged).")
+    llm_personal_data: bool = Field(
+        default=False,
+        description="The operator's policy allows questions that look like they hold personal data (ID numbers, "
+        "phone numbers, e-mail addresses, the logged-in person's names) to reach the model as they are; each "
+        "such call is logged in the transparency log. Off: those parts are redacted before sending.")
+    llm_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long the finder waits for the model before answering without it.")
     process_caches: bool = Field(
         default=True,
         description="Keep hot rows (people's authentication state) in each worker process, kept true by the "

@@ -16,3 +16,19 @@ class Ranker(Protocol):
     def rank(self, query: list[str], langs: tuple[str, ...] | None, limit: int) -> list[tuple[str, str, float]]:
         """(service id, language, score) best first, over the documents in ``langs`` (None: all)."""
         ...
+
+
+class ModelUnavailable(Exception):
+    """The language model could not answer: down, too slow, refused, or a reply that is not one."""
+
+
+class LanguageModel(Protocol):
+    """A chat model the operator runs (``llm.OpenAICompatible``; tests use a fake server)."""
+
+    name: str  # the model, as the operator configured it
+    recipient: str  # where calls go (scheme://host[:port]), for the transparency log
+
+    async def complete(self, messages: list[dict[str, str]]) -> str:
+        """The model's reply to a chat (``[{role, content}, ...]``), within the configured time.
+        Raises ModelUnavailable; never lets the endpoint's key appear in its message."""
+        ...

@@ -31,15 +31,17 @@ def publish(session: Session, publisher: str, service_id: str, body: ServiceIn) 
     row = session.get(PublicService, service_id)
     now = utcnow()
     texts = {lang: text.model_dump() for lang, text in body.texts.items()}
+    form = body.form.model_dump(exclude_none=True) if body.form is not None else None
     if row is None:
-        row = PublicService(id=service_id, publisher=publisher, category=body.category, texts=texts, revision=1,
-                            created_at=now, updated_at=now)
+        row = PublicService(id=service_id, publisher=publisher, category=body.category, texts=texts, form=form,
+                            revision=1, created_at=now, updated_at=now)
         session.add(row)
         created = True
     else:
         if row.publisher != publisher:
             raise NotThePublisher(service_id, row.publisher)
-        row.category, row.texts, row.revision, row.updated_at = body.category, texts, row.revision + 1, now
+        row.category, row.texts, row.form, row.revision, row.updated_at = \
+            body.category, texts, form, row.revision + 1, now
         created = False
     session.flush()
     return full_view(row), created
@@ -55,13 +57,13 @@ def _pick(row: PublicService, lang: str) -> str:
 def view(row: PublicService, lang: str) -> dict[str, Any]:
     shown = _pick(row, lang)
     return {"id": row.id, "publisher": row.publisher, "category": row.category, "lang": shown,
-            "languages": sorted(row.texts), **row.texts[shown], "revision": row.revision,
+            "languages": sorted(row.texts), **row.texts[shown], "form": row.form, "revision": row.revision,
             "updated_at": row.updated_at.isoformat()}
 
 
 def full_view(row: PublicService) -> dict[str, Any]:
     return {"id": row.id, "publisher": row.publisher, "category": row.category, "texts": row.texts,
-            "revision": row.revision, "updated_at": row.updated_at.isoformat()}
+            "form": row.form, "revision": row.revision, "updated_at": row.updated_at.isoformat()}
 
 
 def get(session: Session, service_id: str, lang: str) -> dict[str, Any]:
@@ -187,10 +189,11 @@ def load_demo(platform) -> int:
     items = demo_catalogue()
     with platform.db.uow(write=True) as session:
         for item in items:
-            body = ServiceIn(category=item["category"], texts=item["texts"])
+            body = ServiceIn(category=item["category"], texts=item["texts"], form=item.get("form"))
             row = session.get(PublicService, item["id"])
+            form = body.form.model_dump(exclude_none=True) if body.form is not None else None
             if row is not None and row.texts == {k: v.model_dump() for k, v in body.texts.items()} \
-                    and row.category == body.category:
+                    and row.category == body.category and row.form == form:
                 continue
             publish(session, row.publisher if row is not None else item["publisher"], item["id"], body)
     return len(items)

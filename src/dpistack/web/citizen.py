@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import secrets
 import time
 from urllib.parse import urlencode
@@ -28,6 +29,7 @@ from dpistack.web.pages import Ctx, context, form_of
 log = logging.getLogger("dpistack.web")
 router = APIRouter(include_in_schema=False)
 AUTH_TYPES = ("otp", "demographics", "biometrics")
+RETURN_TO = re.compile(r"^/services/[a-z0-9][a-z0-9-]{1,62}/apply$")  # where a login may come back to
 _client_ready: set[tuple[str, str]] = set()  # (instance, public URL) whose client's redirect URI this process updated
 
 
@@ -94,8 +96,11 @@ async def login(ctx: Ctx = Depends(context)) -> Response:
         "code_challenge_method": "S256", "claims": '{"userinfo": {"name": {"essential": true}}}',
         "claims_locales": ctx.lang, "ui_locales": ctx.lang})
     response = ctx.redirect(f"{meta['authorization_endpoint']}?{query}")
-    response.set_cookie(session.LOGIN_COOKIE, ctx.sealer.seal({"s": state, "n": nonce, "v": verifier,
-                                                               "t": time.time()}, session.LOGIN_COOKIE),
+    back = ctx.request.query_params.get("next", "")
+    pending = {"s": state, "n": nonce, "v": verifier, "t": time.time()}
+    if RETURN_TO.match(back):  # a page of this portal to come back to (never another site)
+        pending["x"] = back
+    response.set_cookie(session.LOGIN_COOKIE, ctx.sealer.seal(pending, session.LOGIN_COOKIE),
                         max_age=600, path="/login", httponly=True, samesite="lax",
                         secure=ctx.platform.settings.public_url.startswith("https"))
     return response
@@ -145,17 +150,20 @@ async def callback(ctx: Ctx = Depends(context)) -> Response:
                            "/login")
     ctx.session.kind, ctx.session.token, ctx.session.who = "citizen", body["access_token"], name
     ctx.session.expires = time.time() + int(body.get("expires_in", 300))
-    response = ctx.redirect("/me")
+    back = pending.get("x")
+    response = ctx.redirect(back if isinstance(back, str) and RETURN_TO.match(back) else "/me")
     response.delete_cookie(session.LOGIN_COOKIE, path="/login")
     return response
 
 
-def _need_login(ctx: Ctx) -> Response | None:
+def _need_login(ctx: Ctx, back: str | None = None) -> Response | None:
+    """None when a citizen is logged in; else the page to log in (coming back to ``back``, one
+    of the pages ``RETURN_TO`` allows, after it)."""
     if ctx.session.logged_in("citizen"):
         return None
     if ctx.session.expired:
         return ctx.session_ended()
-    return ctx.redirect("/login")
+    return ctx.redirect("/login" + (f"?{urlencode({'next': back})}" if back and RETURN_TO.match(back) else ""))
 
 
 @router.post("/logout")

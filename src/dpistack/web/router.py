@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from dpistack.core.errors import error_format
 
 from dpistack.transparency import merkle, note
-from dpistack.web import citizen, consents, finder, mediator, operator, payments, reviews, tracker, verifier, wallet
+from dpistack.web import citizen, consents, finder, forms, mediator, operator, payments, reviews, tracker, verifier, wallet
 from dpistack.web.i18n import _, format_number
 from dpistack.web.pages import Ctx, context, static_path
 
@@ -113,6 +113,7 @@ router.include_router(consents.router)
 router.include_router(wallet.router)
 router.include_router(reviews.router)
 router.include_router(mediator.router)
+router.include_router(forms.router)
 router.include_router(finder.router)
 router.include_router(verifier.router)
 router.include_router(payments.router)
