@@ -36,7 +36,7 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import as_utc
@@ -105,9 +105,10 @@ def parse_dcql(query: Any) -> DcqlQuery:
     return parsed
 
 
-def select_path(claims: dict, path: list) -> list:
+def select_path(claims: Any, path: list) -> list:
     """The elements a claims path pointer selects (§7.1): strings are keys, integers indices,
-    ``null`` every element of an array. A component that meets the wrong type selects nothing."""
+    ``null`` every element of an array. A component that meets the wrong type selects nothing
+    (the verifier's check and the wallet's match use this one reading)."""
     selected: list = [claims]
     for component in path:
         nxt: list = []
@@ -116,7 +117,8 @@ def select_path(claims: dict, path: list) -> list:
                 nxt.append(element[component])
             elif component is None and isinstance(element, list):
                 nxt.extend(element)
-            elif isinstance(component, int) and isinstance(element, list) and 0 <= component < len(element):
+            elif isinstance(component, int) and not isinstance(component, bool) and isinstance(element, list) \
+                    and 0 <= component < len(element):
                 nxt.append(element[component])
         selected = nxt
     return selected

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dpistack.credentials import errors as E
 from dpistack.credentials import qr, sdjwt
+from dpistack.credentials.openid4vp import select_path
 
 PRE_AUTH = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 PROOF_TYP = "openid4vci-proof+jwt"
@@ -93,23 +94,6 @@ def private_jwk(key: ec.EllipticCurvePrivateKey) -> dict:
 
 def key_from_private_jwk(jwk: dict) -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(int.from_bytes(sdjwt.b64d(jwk["d"]), "big"), ec.SECP256R1())
-
-
-def select_path(claims: Any, path: list) -> list:
-    """What a DCQL claims path pointer selects (OpenID4VP 1.0 §7.1): keys, indices, null = all."""
-    selected = [claims]
-    for component in path:
-        nxt: list = []
-        for element in selected:
-            if isinstance(component, str) and isinstance(element, dict) and component in element:
-                nxt.append(element[component])
-            elif component is None and isinstance(element, list):
-                nxt.extend(element)
-            elif isinstance(component, int) and not isinstance(component, bool) and isinstance(element, list) \
-                    and 0 <= component < len(element):
-                nxt.append(element[component])
-        selected = nxt
-    return selected
 
 
 def credential_claims(entry: dict) -> tuple[dict, dict]:

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from dpistack.web.citizen import _need_login
 from dpistack.web.i18n import _
-from dpistack.web.pages import Ctx, context, form_of
+from dpistack.web.pages import Ctx, checked_form, context
 
 router = APIRouter(prefix="/me/consents", include_in_schema=False)
 CONSENT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -95,10 +95,8 @@ async def one_consent(consent_id: str, ctx: Ctx = Depends(context)) -> Response:
 async def _posted(ctx: Ctx, consent_id: str) -> tuple[dict, dict | None, str | None, Response | None]:
     """A POST about one of the person's consents: its form, the consent and the token to act with,
     or the page that stops it (a bad CSRF token, no login, not the person's consent)."""
-    form = await form_of(ctx.request)
-    if not ctx.session.csrf_ok(form.get("csrf_token")):
-        return form, None, None, ctx.csrf_failed()
-    if (stop := _need_login(ctx)) is not None:
+    form, stop = await checked_form(ctx, _need_login)
+    if stop is not None:
         return form, None, None, stop
     consent, token, stop = await _consent(ctx, consent_id)
     return form, consent, token, stop

@@ -31,7 +31,7 @@ from fastapi.responses import Response
 from dpistack.web import i18n, setup
 from dpistack.web.citizen import _need_login, portal_token
 from dpistack.web.i18n import _
-from dpistack.web.pages import Ctx, context, form_of
+from dpistack.web.pages import Ctx, checked_form, context
 
 log = logging.getLogger("dpistack.web")
 router = APIRouter(include_in_schema=False)
@@ -230,10 +230,8 @@ async def start(service_id: str, ctx: Ctx = Depends(context)) -> Response:
 async def _posted(ctx: Ctx, service_id: str) -> tuple[dict, dict | None, dict | None, Response | None]:
     """A POST of the form or of the check page: its fields, the service, the draft; or the page
     that stops it (a bad CSRF token, no login, no such form, a draft that is not this form's)."""
-    posted = await form_of(ctx.request)
-    if not ctx.session.csrf_ok(posted.get("csrf_token")):
-        return posted, None, None, ctx.csrf_failed()
-    if (stop := _need_login(ctx)) is not None:
+    posted, stop = await checked_form(ctx, _need_login)
+    if stop is not None:
         return posted, None, None, stop
     service, stop = await _service(ctx, service_id)
     if stop is not None:

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from dpistack.web.i18n import _
 from dpistack.web.operator import _need_login
-from dpistack.web.pages import Ctx, context, detail_of, form_of
+from dpistack.web.pages import Ctx, checked_form, context, detail_of
 
 router = APIRouter(prefix="/operator/exchange", include_in_schema=False)
 CODE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -72,10 +72,7 @@ async def exchange(ctx: Ctx = Depends(context)) -> Response:
 
 
 async def _posted(ctx: Ctx) -> tuple[dict, Response | None]:
-    form = await form_of(ctx.request)
-    if not ctx.session.csrf_ok(form.get("csrf_token")):
-        return form, ctx.csrf_failed()
-    return form, _need_login(ctx)
+    return await checked_form(ctx, _need_login)
 
 
 def _entries(form: dict, *names: str) -> dict:

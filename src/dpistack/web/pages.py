@@ -178,5 +178,14 @@ async def form_of(request: Request) -> dict[str, Any]:
     return out
 
 
+async def checked_form(ctx: Ctx, gate) -> tuple[dict[str, Any], Response | None]:
+    """A POST's form, or the page that stops it: a bad CSRF token, else what ``gate(ctx)``
+    answers (a login page; None lets it go on). Every form of the portal starts here."""
+    form = await form_of(ctx.request)
+    if not ctx.session.csrf_ok(form.get("csrf_token")):
+        return form, ctx.csrf_failed()
+    return form, gate(ctx)
+
+
 def static_path(name: str):
     return resources.files("dpistack.web") / "static" / name

@@ -27,7 +27,7 @@ from iso4217 import Currency
 from dpistack.web import citizen
 from dpistack.web.i18n import _, format_amount
 from dpistack.web.operator import _need_login as _need_operator
-from dpistack.web.pages import Ctx, context, detail_of, form_of
+from dpistack.web.pages import Ctx, checked_form, context, detail_of
 
 router = APIRouter(include_in_schema=False)
 ADMIN = "/payments/admin"
@@ -151,10 +151,7 @@ async def payments(ctx: Ctx = Depends(context)) -> Response:
 
 
 async def _posted(ctx: Ctx) -> tuple[dict, Response | None]:
-    form = await form_of(ctx.request)
-    if not ctx.session.csrf_ok(form.get("csrf_token")):
-        return form, ctx.csrf_failed()
-    return form, _need_operator(ctx)
+    return await checked_form(ctx, _need_operator)
 
 
 def _row(state: dict, key: str) -> dict | None:

@@ -36,7 +36,7 @@ from dpistack.governance.oauth import JWT_BEARER
 from dpistack.web import session, setup
 from dpistack.web.citizen import _discovery, _ensure_client, _need_login
 from dpistack.web.i18n import _
-from dpistack.web.pages import Ctx, context, form_of
+from dpistack.web.pages import Ctx, checked_form, context, form_of
 
 log = logging.getLogger("dpistack.web")
 router = APIRouter(prefix=session.WALLET_PATH, include_in_schema=False)
@@ -244,10 +244,8 @@ async def callback(ctx: Ctx = Depends(context)) -> Response:
 
 async def _posted(ctx: Ctx) -> tuple[dict, dict | None, Response | None]:
     """A POST about the held credential: its form and the credential, or the page that stops it."""
-    form = await form_of(ctx.request)
-    if not ctx.session.csrf_ok(form.get("csrf_token")):
-        return form, None, ctx.csrf_failed()
-    if (stop := _need_login(ctx)) is not None:
+    form, stop = await checked_form(ctx, _need_login)
+    if stop is not None:
         return form, None, stop
     credential = held(ctx)
     if credential is None:
