@@ -150,8 +150,13 @@ async def payments(ctx: Ctx = Depends(context)) -> Response:
     return await _page(ctx)
 
 
-async def _posted(ctx: Ctx) -> tuple[dict, Response | None]:
-    return await checked_form(ctx, _need_operator)
+async def _posted(ctx: Ctx) -> tuple[dict, dict | None, Response | None]:
+    """A form of the payments page and the switch's state it acts on, or the page that stops it."""
+    form, stop = await checked_form(ctx, _need_operator)
+    if stop is not None:
+        return form, None, stop
+    state, stop = await _state(ctx)
+    return form, state, stop
 
 
 def _row(state: dict, key: str) -> dict | None:
@@ -165,10 +170,7 @@ def _entries(form: dict, *names: str) -> dict:
 @router.post("/operator/payments/limit")
 async def change_limit(ctx: Ctx = Depends(context)) -> Response:
     """``PUT /participants/{name}/limits``: a new net debit cap."""
-    form, stop = await _posted(ctx)
-    if stop is not None:
-        return stop
-    state, stop = await _state(ctx)
+    form, state, stop = await _posted(ctx)
     if stop is not None:
         return stop
     entered = _entries(form, "limit_account", "limit_value")
@@ -198,10 +200,7 @@ async def move_funds(ctx: Ctx = Depends(context)) -> Response:
     ``recordFundsOutCommit``) of a participant's settlement account; without ``confirm=yes``
     only the confirmation page (the transfer id is chosen there, so that sending the
     confirmation twice moves the money once)."""
-    form, stop = await _posted(ctx)
-    if stop is not None:
-        return stop
-    state, stop = await _state(ctx)
+    form, state, stop = await _posted(ctx)
     if stop is not None:
         return stop
     entered = _entries(form, "funds_account", "funds_direction", "funds_amount", "funds_reason")
@@ -246,10 +245,7 @@ async def move_funds(ctx: Ctx = Depends(context)) -> Response:
 @router.post("/operator/payments/windows/close")
 async def close_window(ctx: Ctx = Depends(context)) -> Response:
     """``POST /settlementWindows/{id}`` with state CLOSED: the open window closes, the next opens."""
-    form, stop = await _posted(ctx)
-    if stop is not None:
-        return stop
-    state, stop = await _state(ctx)
+    form, state, stop = await _posted(ctx)
     if stop is not None:
         return stop
     entered = _entries(form, "close_reason")
@@ -278,10 +274,7 @@ async def settle(ctx: Ctx = Depends(context)) -> Response:
     """``POST /settlements`` over one closed window, then ``PUT /settlements/{id}`` moving every
     account one step at a time to SETTLED (what central-settlement's operators do in turn);
     without ``confirm=yes`` only the confirmation page."""
-    form, stop = await _posted(ctx)
-    if stop is not None:
-        return stop
-    state, stop = await _state(ctx)
+    form, state, stop = await _posted(ctx)
     if stop is not None:
         return stop
     entered = _entries(form, "settle_window", "settle_model", "settle_reason")
