@@ -61,9 +61,13 @@ web-assets:
 # Translations: extract the portal's messages and merge them into each language's .po
 # (the .mo files are compiled from the .po when the portal first loads them).
 WEB := src/dpistack/web
+# ... and those of identity's OpenID Provider login pages.
+IDENTITY := src/dpistack/identity
 web-i18n: $(VENV)/.installed-test
 	$(BIN)/pybabel extract -F $(WEB)/babel.cfg -o $(WEB)/locale/messages.pot --no-location --sort-output $(WEB)
 	for l in fr es pt ar; do $(BIN)/pybabel update -i $(WEB)/locale/messages.pot -d $(WEB)/locale -l $$l --no-fuzzy-matching; done
+	$(BIN)/pybabel extract -F $(IDENTITY)/babel.cfg -o $(IDENTITY)/locale/messages.pot --no-location --sort-output $(IDENTITY)
+	for l in fr es pt ar; do $(BIN)/pybabel update -i $(IDENTITY)/locale/messages.pot -d $(IDENTITY)/locale -l $$l --no-fuzzy-matching; done
 
 serve: $(VENV)/.installed
 	$(BIN)/dpi serve --data-dir $(DATA_DIR)

@@ -87,7 +87,8 @@ def citizen_login(inst: Instance, browser: TestClient, who: str = "amina", lang:
     """Log a person in through the portal and the OpenID provider's pages, as a browser would."""
     phone = AMINA["phone"] if who == "amina" else BARAKA["phone"]
     page = browser.get("/login" + (f"?lang={lang}" if lang else ""))
-    assert page.status_code == 200 and "Log in with your national ID" in page.text, page.text
+    assert page.status_code == 200 and 'action="/authorize/otp"' in page.text, page.text
+    assert f'<html lang="{lang or "en"}"' in page.text  # identity's login page, in the portal's language
     page = browser.post("/authorize/otp", data={**hidden_fields(page.text), "individual_id": inst.uins[who]})
     page = browser.post("/authorize/login", data={**hidden_fields(page.text), "otp": inst.code_for(phone)})
     assert 'id="resident-scope"' in page.text  # the consent page says what the portal may do

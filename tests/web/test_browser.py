@@ -128,14 +128,25 @@ def code_for(site, phone: str) -> str:
     return re.search(r"\b(\d{6})\b", site.sms.messages(phone)[-1]["message"]).group(1)
 
 
-def national_id_login(page, site, uin: str, phone: str):
-    """The OpenID provider's pages (identity's own, in English)."""
-    page.get_by_label("Your UIN (10 digits) or VID (16 digits)").fill(uin)
-    page.get_by_role("button", name="Send me a code").click()
-    page.get_by_label("One-time code").fill(code_for(site, phone))
-    page.get_by_role("button", name="Log in").click()
-    assert page.locator("#resident-scope").is_visible()
-    page.get_by_role("button", name="Allow").click()
+# What identity's login pages say, in the language the portal asks for (ui_locales).
+LOGIN_WORDS = {
+    "en": {"id": "Your UIN (10 digits) or VID (16 digits)", "send": "Send me a code", "code_page": "Enter your one-time code",
+           "code": "One-time code", "log_in": "Log in", "allow": "Allow"},
+    "ar": {"id": "رقمك الوطني (10 أرقام) أو رقمك الافتراضي (16 رقماً)", "send": "أرسل لي رمزاً",
+           "code_page": "أدخل رمزك لمرة واحدة", "code": "رمز لمرة واحدة", "log_in": "تسجيل الدخول", "allow": "السماح"},
+}
+
+
+def national_id_login(page, site, uin: str, phone: str, lang: str = "en", consent: str = "#resident-scope"):
+    """The OpenID provider's pages (identity's own, in the portal's language)."""
+    words = LOGIN_WORDS[lang]
+    assert page.locator("html").get_attribute("lang") == lang
+    page.get_by_label(words["id"]).fill(uin)
+    page.get_by_role("button", name=words["send"]).click()
+    page.get_by_label(words["code"]).fill(code_for(site, phone))
+    page.get_by_role("button", name=words["log_in"], exact=True).click()
+    assert page.locator(consent).first.is_visible()
+    page.get_by_role("button", name=words["allow"]).click()
 
 
 @pytest.mark.e2e
@@ -204,15 +215,17 @@ def test_arabic_keyboard_only_login_and_lock(browser, site, axe_source, shots):
     tab_to(page, "سجّل الدخول بهويتك الوطنية")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/authorize\?.*"))
-    tab_to(page, "Your UIN")
+    words = LOGIN_WORDS["ar"]  # identity's login pages in Arabic too, right to left
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    tab_to(page, words["id"])
     page.keyboard.type(site.uins["baraka"])
     page.keyboard.press("Enter")
-    page.wait_for_selector("text=Enter your one-time code")
-    tab_to(page, "One-time code")
+    page.wait_for_selector(f"text={words['code_page']}")
+    tab_to(page, words["code"])
     page.keyboard.type(code_for(site, "+254700000002"))
     page.keyboard.press("Enter")
     page.wait_for_selector("#resident-scope")
-    tab_to(page, "Allow")
+    tab_to(page, words["allow"])
     page.keyboard.press("Enter")
     page.wait_for_url(site.url + "/me")
     assert page.get_by_role("heading", level=1).inner_text() == "بيانات هويتي"

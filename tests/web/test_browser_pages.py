@@ -17,23 +17,25 @@ from dpistack.governance import credentials
 
 from ..conftest import Actors
 from .conftest import AMINA
-from .test_browser import Visit, axe_source, browser, code_for, national_id_login, shots, site, tab_to  # noqa: F401
+from .test_browser import (LOGIN_WORDS, Visit, axe_source, browser, code_for, national_id_login,  # noqa: F401
+                           shots, site, tab_to)
 
 NO_RELOAD = "() => window.__sameDocument === true"
 
 
 def keyboard_login(page, site, uin: str, phone: str) -> None:
-    """The OpenID provider's pages, by keyboard (they are in English)."""
+    """The OpenID provider's pages, by keyboard (in Arabic, as the portal asks)."""
     page.wait_for_url(lambda url: "/authorize" in url)
-    tab_to(page, "Your UIN")
+    words = LOGIN_WORDS["ar"]
+    tab_to(page, words["id"])
     page.keyboard.type(uin)
     page.keyboard.press("Enter")
-    page.wait_for_selector("text=Enter your one-time code")
-    tab_to(page, "One-time code")
+    page.wait_for_selector(f"text={words['code_page']}")
+    tab_to(page, words["code"])
     page.keyboard.type(code_for(site, phone))
     page.keyboard.press("Enter")
     page.wait_for_selector("#resident-scope")
-    tab_to(page, "Allow")
+    tab_to(page, words["allow"])
     page.keyboard.press("Enter")
 
 
@@ -230,7 +232,7 @@ def test_arabic_child_benefit_form_prefilled_checked_and_sent(browser, site, axe
         v = Visit(browser, site, axe_source, shots, "apply-ar")
         page = v.page
         v.goto("/login?lang=ar")
-        national_id_login(page, site, uin, AMINA["phone"])
+        national_id_login(page, site, uin, AMINA["phone"], "ar")
         page.wait_for_url(site.url + "/me")
         v.goto("/services/child-benefit?lang=ar")
         v.check("service")

@@ -25,7 +25,8 @@ def get_credential(instance, b, who: str = "amina", decision: str = "allow", lan
     page = b.get("/me/credentials" + (f"?lang={lang}" if lang else ""))
     assert page.status_code == 200 and 'id="get-credential"' in page.text, page.text
     login = b.post("/me/credentials", data={"csrf_token": csrf_of(page.text)})
-    assert login.status_code == 200 and "Log in with your national ID" in login.text, login.text
+    assert login.status_code == 200 and 'action="/authorize/otp"' in login.text, login.text
+    assert f'<html lang="{lang or "en"}"' in login.text  # identity's page in the portal's language
     phone = AMINA["phone"] if who == "amina" else BARAKA["phone"]
     otp = b.post("/authorize/otp", data={**hidden_fields(login.text), "individual_id": instance.uins[who]})
     consent = b.post("/authorize/login", data={**hidden_fields(otp.text), "otp": instance.code_for(phone)})

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dpistack.core.auth import Caller
 from dpistack.core.crypto import constant_time_equal
+from dpistack.core import i18n
 from dpistack.core.http import get_platform
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import iso, utcnow
@@ -30,12 +31,33 @@ from dpistack.identity.service import IdentityContext
 log = logging.getLogger("dpistack.identity.oidc")
 router = APIRouter(tags=["oidc"])
 templates = Jinja2Templates(directory=str(resources.files("dpistack.identity") / "templates"))
+# The login pages speak the person's language: the relying party's `ui_locales` (OIDC Core
+# §3.1.2.1), carried through the steps in a hidden field, else the platform's language cookie,
+# else Accept-Language (identity's own catalogue, identity/locale).
+_messages = i18n.Messages("dpistack.identity")
+_ = _messages.gettext
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(_messages.gettext, _messages.ngettext, newstyle=True)
 GRANT_HANDLERS["authorization_code"] = oidc.exchange_code
 
 COOKIE = "dpi_login"
-CLAIM_LABELS = {"name": "Your full name", "given_name": "Your given name", "family_name": "Your family name",
-                "gender": "Your sex", "birthdate": "Your date of birth", "address": "Your address",
-                "phone_number": "Your phone number", "email": "Your e-mail address"}
+def N_(message: str) -> str:  # a message to translate when it is shown, not here
+    return message
+
+
+CLAIM_LABELS = {"name": N_("Your full name"), "given_name": N_("Your given name"),
+                "family_name": N_("Your family name"), "gender": N_("Your sex"),
+                "birthdate": N_("Your date of birth"), "address": N_("Your address"),
+                "phone_number": N_("Your phone number"), "email": N_("Your e-mail address"),
+                "age_over_18": N_("Whether you are over 18")}
+
+
+def _speak(request: Request, form: dict | None = None) -> str:
+    """Choose and activate the language of this login page."""
+    asked = i18n.first_offered(str((form or {}).get("ui_locales") or request.query_params.get("ui_locales") or ""))
+    lang = i18n.choose(asked, request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")).lang
+    i18n.activate(lang)
+    return lang
 
 
 # -- discovery and userinfo ---------------------------------------------------------------------
@@ -91,12 +113,15 @@ def userinfo(request: Request, platform: Platform = Depends(get_platform)) -> Re
 # -- the login pages ----------------------------------------------------------------------------
 
 def _page(request: Request, template: str, status: int = 200, form_target: str | None = None, **context) -> HTMLResponse:
-    response = templates.TemplateResponse(request, template, {"error": None, **context}, status_code=status)
+    lang = i18n.current()
+    response = templates.TemplateResponse(request, template, {"error": None, "lang": lang, "dir": i18n.direction(lang),
+                                                              **context}, status_code=status)
     targets = "'self'" + (f" {form_target}" if form_target else "")
     response.headers.update({
         "Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; form-action {targets}; "
                                    "frame-ancestors 'none'; base-uri 'none'",
-        "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"})
+        "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+        "Content-Language": lang})
     return response
 
 
@@ -104,7 +129,7 @@ def _error_page(request: Request, exc: oidc.AuthorizeError) -> Response:
     log.warning("authorization refused (%s): %s", exc.error, exc.description)
     if exc.redirect_uri:
         return RedirectResponse(exc.location(), status_code=303)
-    return _page(request, "error.html", 400, title="This login cannot go on", message=exc.description)
+    return _page(request, "error.html", 400, title=_("This login cannot go on"), message=exc.description)
 
 
 def _origin(uri: str) -> str:
@@ -116,6 +141,7 @@ def _origin(uri: str) -> str:
 
 @router.get("/authorize", response_class=HTMLResponse, summary="OIDC authorization endpoint: the login page")
 async def authorize_page(request: Request, platform: Platform = Depends(get_platform)) -> Response:
+    _speak(request)
     params = {k: v for k, v in request.query_params.items()}
     issuer_metadata = await _credential_issuer(request, platform) if oidc.asks_for_credentials(params) else None
 
@@ -128,7 +154,7 @@ async def authorize_page(request: Request, platform: Platform = Depends(get_plat
         txn_id, client_name = await run_in_threadpool(step)
     except oidc.AuthorizeError as exc:
         return _error_page(request, exc)
-    response = _page(request, "login.html", title="Log in with your national ID", client_name=client_name,
+    response = _page(request, "login.html", title=_("Log in with your national ID"), client_name=client_name,
                      transaction=txn_id, individual_id="")
     response.set_cookie(COOKIE, txn_id, max_age=int(oidc.LOGIN_TTL.total_seconds()), path="/authorize",
                         httponly=True, samesite="lax", secure=platform.settings.public_url.startswith("https"))
@@ -161,6 +187,7 @@ def _valid_id(value: str) -> bool:
 @router.post("/authorize/otp", response_class=HTMLResponse, include_in_schema=False)
 async def login_otp(request: Request, platform: Platform = Depends(get_platform)) -> Response:
     form = await _form(request)
+    _speak(request, form)
     individual_id = str(form.get("individual_id", "")).strip()
 
     def step() -> Response:
@@ -169,14 +196,14 @@ async def login_otp(request: Request, platform: Platform = Depends(get_platform)
             current = oidc.open_step(session, txn_id, "login")
             name = current.client.name
             if not _valid_id(individual_id):
-                return _page(request, "login.html", 422, title="Log in with your national ID", client_name=name,
+                return _page(request, "login.html", 422, title=_("Log in with your national ID"), client_name=name,
                              transaction=txn_id, individual_id="",
-                             error="Enter your UIN (10 digits) or your VID (16 digits).")
+                             error=_("Enter your UIN (10 digits) or your VID (16 digits)."))
             if not platform.rate_limiter.hit("5/10 minutes", "oidc-otp", txn_id):
-                return _page(request, "login.html", 429, title="Log in with your national ID", client_name=name,
-                             transaction=txn_id, individual_id="", error="Too many codes asked for; wait a while.")
+                return _page(request, "login.html", 429, title=_("Log in with your national ID"), client_name=name,
+                             transaction=txn_id, individual_id="", error=_("Too many codes asked for; wait a while."))
             oidc.send_otp(session, IdentityContext.of(platform), current, individual_id)
-        return _page(request, "otp.html", title="Enter your one-time code", transaction=txn_id,
+        return _page(request, "otp.html", title=_("Enter your one-time code"), transaction=txn_id,
                      individual_id=individual_id)
 
     try:
@@ -188,6 +215,7 @@ async def login_otp(request: Request, platform: Platform = Depends(get_platform)
 @router.post("/authorize/login", response_class=HTMLResponse, include_in_schema=False)
 async def login_submit(request: Request, platform: Platform = Depends(get_platform)) -> Response:
     form = await _form(request)
+    _speak(request, form)
     individual_id, code = str(form.get("individual_id", "")).strip(), str(form.get("otp", "")).strip()
 
     def step() -> Response:
@@ -198,13 +226,13 @@ async def login_submit(request: Request, platform: Platform = Depends(get_platfo
                   and oidc.login(session, IdentityContext.of(platform), current, individual_id, code))
             if not ok:
                 # The attempt is in the person's history; the page never says what was wrong.
-                return _page(request, "otp.html", 401, title="Enter your one-time code", transaction=txn_id,
+                return _page(request, "otp.html", 401, title=_("Enter your one-time code"), transaction=txn_id,
                              individual_id=individual_id,
-                             error="That did not work. Check the code, or go back and ask for a new one.")
+                             error=_("That did not work. Check the code, or go back and ask for a new one."))
             txn = current.txn
-            return _page(request, "consent.html", title="Share your information?", client_name=current.client.name,
+            return _page(request, "consent.html", title=_("Share your information?"), client_name=current.client.name,
                          transaction=txn_id, essential=txn.essential_claims, voluntary=txn.voluntary_claims,
-                         labels=CLAIM_LABELS, form_target=_origin(txn.redirect_uri),
+                         labels={k: _(v) for k, v in CLAIM_LABELS.items()}, form_target=_origin(txn.redirect_uri),
                          resident=oidc.RESIDENT_SCOPE in txn.scope.split(),
                          credentials=(txn.credential_request or {}).get("credentials", []))
 
@@ -217,6 +245,7 @@ async def login_submit(request: Request, platform: Platform = Depends(get_platfo
 @router.post("/authorize/consent", include_in_schema=False)
 async def consent_submit(request: Request, platform: Platform = Depends(get_platform)) -> Response:
     form = await _form(request)
+    _speak(request, form)
 
     def step() -> Response:
         txn_id = _bound(request, form)
