@@ -160,6 +160,7 @@ def test_verifier_page_checks_cards_on_the_device_offline(browser, site, axe_sou
     is refused — no request leaves the page; the service worker serves the page offline."""
     from .test_verifier_page import card, forged_copy
 
+    genuine, revoked = card(site.platform, status="valid"), card(site.platform, status="revoked")  # before the page keeps the lists
     v = Visit(browser, site, axe_source, shots, "verify-offline")
     page = v.page
     v.goto("/verify")
@@ -171,7 +172,6 @@ def test_verifier_page_checks_cards_on_the_device_offline(browser, site, axe_sou
     sent = []
     page.on("request", lambda request: sent.append(request.url))
     v.context.set_offline(True)
-    genuine = card(site.platform)
     page.get_by_label("Text read from the QR code").fill(genuine)
     page.get_by_role("button", name="Check the credential").click()
     page.wait_for_selector("#verify-result[data-checked-on=device]")
@@ -179,6 +179,14 @@ def test_verifier_page_checks_cards_on_the_device_offline(browser, site, axe_sou
     assert "Genuine credential" in answer and "Amina" in answer and "Over 18" in answer
     assert "Hassan" not in answer and "Checked on this device." in answer
     v.check("genuine")
+    assert "could not be checked on this device" not in answer  # its status list was kept and read
+
+    page.get_by_label("Text read from the QR code").fill(revoked)
+    page.get_by_role("button", name="Check the credential").click()
+    page.wait_for_selector("#verify-detail")
+    answer = page.locator("#verify-result").inner_text()
+    assert "Do not accept this credential." in answer and "revoked" in answer and "Its issuer revoked" in answer
+    v.check("revoked")
 
     page.get_by_label("Text read from the QR code").fill(forged_copy(genuine))
     page.get_by_role("button", name="Check the credential").click()

@@ -11,7 +11,7 @@ import time
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dpistack.credentials import qr, sdjwt, service
+from dpistack.credentials import qr, sdjwt, service, statuslist
 
 from .test_portal import browser_for, csrf_of
 
@@ -19,9 +19,17 @@ VCT = "urn:dpistack:vct:national-id:1"
 CLAIMS = {"given_name": "Amina", "family_name": "Hassan", "birthdate": "1990-04-12", "age_over_18": True}
 
 
-def card(platform, disclose=("given_name", "age_over_18"), *, issuer=None, key=None, **kw) -> str:
+def card(platform, disclose=("given_name", "age_over_18"), *, issuer=None, key=None, status: str | None = None,
+         **kw) -> str:
+    """A card's QR text; with ``status`` ("valid", "revoked"), its credential has an entry in
+    one of this platform's Token Status Lists, in that state."""
     holder = ec.generate_private_key(ec.SECP256R1())
-    sd_jwt = sdjwt.issue(CLAIMS, issuer=issuer or service.issuer_id(platform), vct=VCT,
+    claims = dict(CLAIMS)
+    if status is not None:
+        credential_id, claims["status"] = statuslist.allocate_token_status(platform, "test-issuer")
+        if status == "revoked":
+            assert statuslist.set_status(platform, credential_id, "test-issuer", "revocation", True)
+    sd_jwt = sdjwt.issue(claims, issuer=issuer or service.issuer_id(platform), vct=VCT, disclosable=list(CLAIMS),
                          key=key or service.signing_key(platform), holder_jwk=sdjwt.public_jwk(holder), decoys=3, **kw)
     return qr.encode(qr.card_presentation(sd_jwt, disclose))
 
@@ -74,6 +82,14 @@ def test_an_untrusted_issuer_is_named(instance):
         page = check(b, text, lang="fr")
         assert "untrusted_issuer" in page.text and "id.elsewhere.example" in page.text
         assert "n’est pas reconnu" in page.text or "pas de confiance" in page.text  # the reason, in French
+
+
+def test_a_revoked_card_is_refused_by_the_platform(instance):
+    with browser_for(instance) as b:
+        assert "Genuine credential" in result(check(b, card(instance.platform, status="valid")))
+        page = check(b, card(instance.platform, status="revoked"))
+        assert "Do not accept this credential." in result(page) and "revoked" in result(page)
+        assert "Its issuer revoked this credential." in result(page)
 
 
 def test_an_expired_card_is_refused(instance):

@@ -34,6 +34,10 @@ def reason(code: str) -> str:
         return _("This credential is not valid today: it has expired or is not valid yet.")
     if code in ("malformed_qr", "oversized_qr"):
         return _("This is not the QR code of a credential, or it was not read completely. Scan it again.")
+    if code == "revoked":
+        return _("Its issuer revoked this credential.")
+    if code == "suspended":
+        return _("Its issuer has suspended this credential for now.")
     if code == "bad_trust_list":
         return _("The list of trusted issuers could not be checked. Reload this page while online.")
     return _("This credential has been changed or is not genuine. Do not accept it.")
@@ -76,8 +80,10 @@ def messages() -> dict:
             "checked_here": _("Checked on this device."),
             "carrier": _("A printed card proves what it says, not who carries it: compare it with the person in "
                          "front of you."),
+            "status_unchecked": _("Whether its issuer revoked it could not be checked on this device: check it "
+                                  "while online."),
             "reasons": {code: reason(code) for code in ("untrusted_issuer", "expired", "malformed_qr",
-                                                        "bad_trust_list", "bad_signature")}}
+                                                        "bad_trust_list", "bad_signature", "revoked", "suspended")}}
 
 
 def _page(ctx: Ctx, status: int = 200, **kw) -> Response:

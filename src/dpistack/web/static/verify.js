@@ -9,6 +9,7 @@ const out = document.getElementById("verify-result");
 const status = document.getElementById("verify-offline");
 const T = JSON.parse(document.getElementById("verify-i18n").textContent);
 const STORE = "dpi-verify-trust";
+const STATUS_STORE = "dpi-verify-status-lists"; // {uri: statuslist+jwt} of this platform's Token Status Lists
 const MAX_CHARS = 16384; // the largest presentation the platform accepts (sdjwt.MAX_PRESENTATION_CHARS)
 const B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
@@ -183,7 +184,55 @@ async function verifyCard(text, saved) {
   if (typeof jws.payload.exp === "number" && jws.payload.exp < now) throw new Refusal("expired", "The credential has expired.");
   if (typeof jws.payload.nbf === "number" && jws.payload.nbf > now) throw new Refusal("not_yet_valid", "The credential is not valid yet.");
   const claims = await disclosed(jws.payload, parts.slice(1, -1));
-  return { claims, issuer: entry };
+  return { claims, issuer: entry, statusChecked: await checkStatus(jws.payload, entry, now) };
+}
+
+async function inflateBytes(bytes, limit) {
+  const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate")).getReader();
+  const parts = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) { reader.cancel(); throw new Refusal("status_unavailable", "The status list is too large."); }
+    parts.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) { all.set(p, at); at += p.length; }
+  return all;
+}
+
+async function checkStatus(payload, entry, now) {
+  // The credential's Token Status List entry (IETF draft-ietf-oauth-status-list): checked with
+  // the list kept on this device, signed by the issuer; false when no list is kept for it.
+  const ref = payload.status?.status_list;
+  if (payload.status === undefined) return true;
+  if (!ref || !Number.isInteger(ref.idx) || ref.idx < 0 || typeof ref.uri !== "string") {
+    throw new Refusal("status_unavailable", "The credential's status.status_list has no valid idx and uri.");
+  }
+  let kept = {};
+  try { kept = JSON.parse(localStorage.getItem(STATUS_STORE)) || {}; } catch { kept = {}; }
+  if (!kept[ref.uri]) return false;
+  let jws;
+  try { jws = parseJws(kept[ref.uri], "status list"); } catch { throw new Refusal("status_unavailable", "The kept status list is unreadable."); }
+  if (jws.header.typ !== "statuslist+jwt" || jws.header.alg !== "ES256" || jws.payload.iss !== entry.iss || jws.payload.sub !== ref.uri) {
+    throw new Refusal("status_unavailable", `The kept status list is not the issuer's list ${ref.uri}.`);
+  }
+  const key = keyOf(entry.jwks, jws.header.kid);
+  if (!key || !(await verifyEs256(key, jws))) throw new Refusal("status_unavailable", "The status list's signature does not verify.");
+  if (typeof jws.payload.exp === "number" && jws.payload.exp < now) throw new Refusal("status_unavailable", "The kept status list has expired: reload this page while online.");
+  const { bits, lst } = jws.payload.status_list || {};
+  if (![1, 2, 4, 8].includes(bits) || typeof lst !== "string") throw new Refusal("status_unavailable", "The status list has no valid bits and lst.");
+  const array = await inflateBytes(b64url(lst, "status list"), 1 << 20);
+  const perByte = 8 / bits;
+  if (ref.idx >= array.length * perByte) throw new Refusal("status_unavailable", `Status index ${ref.idx} is outside the list.`);
+  const value = (array[Math.floor(ref.idx / perByte)] >> (bits * (ref.idx % perByte))) & ((1 << bits) - 1);
+  if (value === 1) throw new Refusal("revoked", "The issuer revoked this credential.");
+  if (value === 2) throw new Refusal("suspended", "The issuer suspended this credential.");
+  if (value !== 0) throw new Refusal("revoked", `The credential's status is ${value}, not valid.`);
+  return true;
 }
 
 // -- the answer, as the server renders it ---------------------------------------------------
@@ -218,7 +267,9 @@ function show(answer) {
                  el("dd", "govuk-summary-list__value", valueText(value)));
       list.append(row);
     }
-    out.append(panel, list, el("p", "govuk-inset-text", T.carrier));
+    out.append(panel, list);
+    if (!answer.statusChecked) out.append(el("p", "govuk-body-s", T.status_unchecked));
+    out.append(el("p", "govuk-inset-text", T.carrier));
   } else {
     const warning = el("div", "govuk-warning-text");
     const icon = el("span", "govuk-warning-text__icon", "!");
@@ -226,6 +277,7 @@ function show(answer) {
     const strong = el("strong", "govuk-warning-text__text");
     const code = answer.code;
     const key = ["expired", "not_yet_valid"].includes(code) ? "expired"
+      : ["revoked", "suspended"].includes(code) ? code
       : ["malformed_qr", "oversized_qr"].includes(code) ? "malformed_qr"
       : code in T.reasons ? code : "bad_signature";
     strong.append(el("span", "govuk-visually-hidden", T.warning), `${T.reject} ${T.reasons[key]}`);
@@ -252,6 +304,13 @@ async function refresh() {
       fetch("/.well-known/jwks.json").then((r) => (r.ok ? r.json() : Promise.reject(r.status)))]);
     await checkTrustList({ list, jwks }, Date.now() / 1000);
     localStorage.setItem(STORE, JSON.stringify({ list, jwks }));
+    const index = await fetch("/credentials/v1/status-lists").then((r) => (r.ok ? r.json() : Promise.reject(r.status)));
+    const lists = {};
+    for (const uri of (index.status_lists || []).slice(-50)) {
+      const path = new URL(uri).pathname; // this platform's own lists, from this origin
+      lists[uri] = await fetch(path, { headers: { Accept: "application/statuslist+jwt" } }).then((r) => (r.ok ? r.text() : Promise.reject(r.status)));
+    }
+    localStorage.setItem(STATUS_STORE, JSON.stringify(lists));
   } catch {
     // offline, or a list that does not verify: keep the one we have
   }
