@@ -116,3 +116,26 @@ def test_a_server_process_checkpoints_the_sqlite_log_from_a_thread_of_its_own(tm
     finally:
         p.close()
     assert p.db._checkpointer is None  # stopped with the platform
+
+
+def test_driver_query_fills_in_lists_of_any_length_as_sqlalchemy_would(platform):
+    """DriverQuery.all: an IN list of each length (none too) answers as SQLAlchemy's own execution
+    does, the statement's literals included, on both databases."""
+    from sqlalchemy import bindparam, select
+
+    from dpistack.core.db import DriverQuery
+    from dpistack.governance.models import Participant
+
+    P = Participant.__table__
+    with platform.db.uow(write=True) as s:
+        for name in ("a", "b", "c"):
+            s.add(Participant(id=name, name=name, kind="bank" if name != "c" else "ministry", roles=[],
+                              status="active", endpoints={}))
+    statement = select(P.c.id).where(P.c.id.in_(bindparam("ids", expanding=True)), P.c.kind == "bank").order_by(P.c.id)
+    query = DriverQuery(statement)
+    with platform.db.uow() as s:
+        connection = s.connection()
+        for ids in (["a"], ["a", "b", "c"], ["c", "b"], [], ["zz", "b"], ["a", "b", "c"]):
+            expected = [tuple(r) for r in connection.execute(statement, {"ids": ids})]
+            assert query.all(connection, {"ids": ids}) == expected
+        assert query.all(connection, {"ids": ["a", "b", "c"]}) == [("a",), ("b",)]

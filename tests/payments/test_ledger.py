@@ -137,6 +137,32 @@ def test_concurrent_writers_never_pass_the_cap_nor_commit_twice(platform):
         second.close()
 
 
+def test_a_batch_with_a_used_id_is_redone_the_careful_way(platform):
+    """One id of a batch exists already: the fast INSERT fails inside its savepoint, which is
+    rolled back, and the batch is done again knowing which; the rest of the batch and the
+    transaction go on (on SQLite and on PostgreSQL, where a failed statement spoils the whole
+    transaction unless its savepoint is rolled back)."""
+    setup_ledger(platform, {"alpha": 10_000, "beta": 10_000})
+    first = prepares("alpha", "beta", 3, 100)
+    with platform.db.uow(write=True) as s:
+        assert [o.kind for o in ledger.prepare(s, [p for p, _ in first], utcnow())] == ["reserved"] * 3
+    again, fresh = first[1][0], prepares("alpha", "beta", 2, 100)
+    modified = ledger.Prepare(first[2][0].transfer_id, "alpha", "beta", "USD", 999, first[2][0].condition,
+                              first[2][0].expiration, "other-body")
+    with platform.db.uow(write=True) as s:
+        outcomes = ledger.prepare(s, [fresh[0][0], again, modified, fresh[1][0]], utcnow())
+    assert [o.kind for o in outcomes] == ["reserved", "ignore", "refused", "reserved"]
+    assert outcomes[2].error[0] == "3106"
+    with platform.db.uow() as s:
+        assert s.scalar(select(func.count()).select_from(Transfer)) == 5
+        position = admin._account(s, "alpha", "USD", "POSITION")
+        assert (position.value, position.reserved) == (0, 500)  # the duplicates reserved nothing more
+    fulfils = [ledger.Fulfil(p.transfer_id, "beta", "alpha", "COMMITTED", f, "x") for p, f in first + fresh]
+    with platform.db.uow(write=True) as s:
+        assert [o.kind for o in ledger.commit(s, fulfils, utcnow())] == ["committed"] * 5
+    assert check(platform) == []
+
+
 def test_dpi_payments_check_exits_non_zero_on_a_breach(sqlite_platform):
     from typer.testing import CliRunner
     from sqlalchemy import update

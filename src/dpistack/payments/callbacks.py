@@ -18,9 +18,10 @@ import logging
 import re
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
+from dpistack.core.db import DriverQuery
 from dpistack.core.outbox import Channel, Message
 from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
@@ -54,13 +55,18 @@ def render(template: str, **values: str) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), "")), template)
 
 
+_ENDPOINTS = DriverQuery(select(E.c.participant, E.c.type, E.c.value)
+                         .where(E.c.participant.in_(bindparam("names", expanding=True))))
+
+
 class Endpoints:
     """The endpoints of the FSPs one batch talks to, read once for the batch."""
 
     def __init__(self, connection: Connection | Session, participants: Iterable[str]):
-        names = sorted(set(participants))
-        rows = connection.execute(select(E.c.participant, E.c.type, E.c.value).where(E.c.participant.in_(names)))
-        self._by = {(r.participant, r.type): r.value for r in rows}
+        if isinstance(connection, Session):
+            connection = connection.connection()
+        rows = _ENDPOINTS.all(connection, {"names": sorted(set(participants))})
+        self._by = {(participant, kind): value for participant, kind, value in rows}
 
     def url(self, participant: str, kind: str, **values: str) -> str | None:
         template = self._by.get((participant, f"FSPIOP_CALLBACK_URL_{kind}"))

@@ -42,7 +42,7 @@ from sqlalchemy import Connection, bindparam, insert, literal_column, select, up
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dpistack.core.db import DriverQuery
+from dpistack.core.db import DriverQuery, DriverSavepoint
 from dpistack.core.timeutil import iso
 from dpistack.payments import money
 from dpistack.payments.models import Account, Limit, SettlementWindow, SwitchParticipant, Transfer
@@ -180,10 +180,6 @@ def _read(connection: Connection, ids: list[str], *, lock: bool) -> dict[str, di
     return {row[0]: _view(row) for row in connection.execute(query)}
 
 
-def _locked(query: Any, connection: Connection) -> Any:
-    return query.with_for_update() if connection.dialect.name == "postgresql" else query
-
-
 @dataclass
 class _Books:
     """The accounts, limits and participants a batch touches, as read under the batch's locks."""
@@ -206,17 +202,28 @@ class _Books:
         self.touched.clear()
 
 
+# The batch's books, read at the driver: through SQLAlchemy's execution these three look-ups
+# were ~45 % of a small batch's time (measured: batches of 16 in `dpi bench payments`). The
+# accounts are locked FOR UPDATE on PostgreSQL (SQLite ignores it: its transaction holds the
+# write lock), in id order so that batches on several hosts never deadlock.
+_ACTIVE = DriverQuery(select(P.c.name, P.c.is_active).where(P.c.name.in_(bindparam("names", expanding=True))))
+_ACCOUNTS = DriverQuery(
+    select(A.c.id, A.c.participant, A.c.currency, A.c.type, A.c.is_active, A.c.value, A.c.reserved)
+    .where(A.c.participant.in_(bindparam("names", expanding=True)),
+           A.c.currency.in_(bindparam("currencies", expanding=True)), A.c.type.in_(("POSITION", "SETTLEMENT")))
+    .order_by(A.c.id).with_for_update())
+_CAPS = DriverQuery(select(L.c.account_id, L.c.value).where(L.c.account_id.in_(bindparam("ids", expanding=True)),
+                                                            L.c.type == "NET_DEBIT_CAP"))
+_ACCOUNT_KEYS = ("id", "participant", "currency", "type", "is_active", "value", "reserved")
+
+
 def _books(connection: Connection, participants: Iterable[str], currencies: Iterable[str]) -> _Books:
     names, currencies = sorted(set(participants)), sorted(set(currencies))
-    active = dict(connection.execute(select(P.c.name, P.c.is_active).where(P.c.name.in_(names))).all())
-    rows = connection.execute(_locked(
-        select(A.c.id, A.c.participant, A.c.currency, A.c.type, A.c.is_active, A.c.value, A.c.reserved)
-        .where(A.c.participant.in_(names), A.c.currency.in_(currencies), A.c.type.in_(("POSITION", "SETTLEMENT")))
-        .order_by(A.c.id), connection)).all()
-    accounts = {(r.participant, r.currency, r.type): dict(r._mapping) for r in rows}
-    positions = [r.id for r in rows if r.type == "POSITION"]
-    limits = dict(connection.execute(select(L.c.account_id, L.c.value).where(
-        L.c.account_id.in_(positions), L.c.type == "NET_DEBIT_CAP")).all()) if positions else {}
+    active = {name: bool(flag) for name, flag in _ACTIVE.all(connection, {"names": names})}
+    rows = _ACCOUNTS.all(connection, {"names": names, "currencies": currencies})
+    accounts = {(r[1], r[2], r[3]): dict(zip(_ACCOUNT_KEYS, r)) for r in rows}
+    positions = [r[0] for r in rows if r[3] == "POSITION"]
+    limits = dict(_CAPS.all(connection, {"ids": positions})) if positions else {}
     return _Books(active, accounts, limits)
 
 
@@ -231,17 +238,17 @@ def _write_accounts(connection: Connection, books: _Books, now: datetime) -> Non
         _UPDATE_ACCOUNT.many(connection, rows)
 
 
+_OPEN_WINDOW = DriverQuery(select(W.c.id).where(W.c.state == "OPEN").with_for_update(read=True))
+
+
 def open_window(connection: Connection, now: datetime) -> int:
     """The id of the OPEN settlement window (made on first use). On PostgreSQL the row is
     share-locked, so a window cannot close under a batch that is committing into it."""
-    query = select(W.c.id).where(W.c.state == "OPEN")
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update(read=True)
-    window = connection.execute(query).scalar()
-    if window is None:
-        window = connection.execute(insert(W).values(state="OPEN", reason="first window", created_at=now,
-                                                     changed_at=now).returning(W.c.id)).scalar_one()
-    return window
+    row = _OPEN_WINDOW.first(connection, {})
+    if row is not None:
+        return row[0]
+    return connection.execute(insert(W).values(state="OPEN", reason="first window", created_at=now,
+                                               changed_at=now).returning(W.c.id)).scalar_one()
 
 
 def headroom(books: _Books, payer: str, currency: str) -> tuple[int, int]:
@@ -422,7 +429,7 @@ def prepare(session: Session, items: list[Prepare], now: datetime) -> list[Outco
     before = books.snapshot()
     outcomes, rows = _decide(books, items, now, {})
     try:
-        with connection.begin_nested():  # new ids, as almost always: one INSERT for the batch
+        with DriverSavepoint(connection):  # new ids, as almost always: one INSERT for the batch
             rows.insert(connection)
     except (IntegrityError, connection.dialect.dbapi.IntegrityError):  # an id exists: again, knowing which
         books.restore(before)
@@ -498,7 +505,7 @@ class _Finishing:
         """Write what the batch decided; with ``strict``, only if every transfer was still RESERVED
         (False, and nothing written, otherwise: the caller takes the careful way)."""
         if self.commits or self.aborts:
-            savepoint = self.connection.begin_nested() if strict else None
+            savepoint = DriverSavepoint(self.connection) if strict else None
             changed = 0
             if self.commits:
                 changed += _COMMIT.many_rows(self.connection, _COMMIT_COLUMNS, self.commits)
@@ -508,7 +515,7 @@ class _Finishing:
                 if changed != len(self.commits) + len(self.aborts):
                     savepoint.rollback()
                     return False
-                savepoint.commit()
+                savepoint.release()
         if self.books is not None:
             _write_accounts(self.connection, self.books, self.now)
         if self.committed:

@@ -114,7 +114,7 @@ def append_many(session: Session, entries: Iterable[dict[str, Any] | Prepared]) 
     # Core statements on the session's connection, built once: the ORM's bulk machinery cost
     # more than the writes themselves (profiled under authentication load).
     connection = session.connection()
-    new_size = connection.execute(_BUMP_HEAD, {"n": len(prepared)}).scalar_one()
+    new_size = _BUMP_HEAD.first(connection, {"n": len(prepared)})[0]
     first = new_size - len(prepared)
     now = utcnow()
     if connection.dialect.driver == "psycopg":
@@ -126,8 +126,8 @@ def append_many(session: Session, entries: Iterable[dict[str, Any] | Prepared]) 
     return list(range(first, new_size))
 
 
-_BUMP_HEAD = (update(LogHead.__table__).where(LogHead.__table__.c.id == 1)
-              .values(size=LogHead.__table__.c.size + bindparam("n")).returning(LogHead.__table__.c.size))
+_BUMP_HEAD = DriverQuery(update(LogHead.__table__).where(LogHead.__table__.c.id == 1)
+                         .values(size=LogHead.__table__.c.size + bindparam("n")).returning(LogHead.__table__.c.size))
 _INSERT_ENTRIES = DriverQuery(insert(LogEntry.__table__).values(
     {c: bindparam(c) for c in ("idx", "leaf_hash", "entry", "created_at", "subject")}))  # on the driver: SQLAlchemy's
 # per-execution work cost more than the rows themselves under authentication load
