@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.credentials.node import node_with
-from dpistack.credentials import contexts
+from dpistack.credentials import contexts, didkey
+
+from .people import trust_did
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "di_interop.mjs"
@@ -66,7 +68,7 @@ def test_they_verify_ours_with_its_status_lists(agent, client):
     assert answer == {"verified": False, "error": "revocation"}
 
 
-def test_we_verify_theirs(client, platform):
+def test_we_verify_theirs(client, actors):
     issued = run_js({"op": "issue", "credential": {
         "@context": [contexts.CREDENTIALS_V2, contexts.DPISTACK_V1],
         "type": ["VerifiableCredential", "NationalIdCredential"], "id": "urn:uuid:7f3c7a52-1c2e-4b8e-9b7e-2b1f0f9b9a11",
@@ -78,9 +80,8 @@ def test_we_verify_theirs(client, platform):
 
     # Their signature verifies; their did:key is not an issuer this verifier trusts yet.
     assert [e["code"] for e in verify(issued)["errors"]] == ["unknown_issuer"]
-    folder = platform.settings.data_dir / "credentials"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "trusted-issuers.json").write_text(json.dumps([issued["issuer"]]))
+    did = issued["issuer"]
+    trust_did(actors, did, [(did.removeprefix("did:key:"), didkey.key_from_multikey(did.removeprefix("did:key:")))])
     assert verify(issued) == {"verified": True, "checks": ["proof", "issuer", "validity", "credentialStatus"],
                               "warnings": [], "errors": []}
     tampered = copy.deepcopy(issued)

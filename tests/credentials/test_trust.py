@@ -14,6 +14,8 @@ from dpistack.governance import rules
 from dpistack.governance import service as governance
 from dpistack.governance.credentials import new_key, public_jwk
 
+from .people import enact
+
 FOREIGN = "https://id.ug.example"
 VCT = "urn:dpistack:vct:national-id:1"
 
@@ -34,17 +36,6 @@ def presented(sd_jwt, holder, nonce="n-1", aud="https://bar.test"):
 
 def trust_payload(jwks, **over):
     return {"iss": FOREIGN, "name": "Uganda national ID", "country": "UG", "vcts": [VCT], "jwks": jwks, **over}
-
-
-def enact(actors, kind, payload, approvers=("identity-authority", "digital-agency")):
-    r = actors("digital-agency").propose(kind, payload)
-    assert r.status_code == 201, r.text
-    proposal = r.json()
-    for approver in approvers:
-        decided = actors(approver).decide(proposal)
-        assert decided.status_code == 200, decided.text
-    assert decided.json()["status"] == "enacted"
-    return proposal
 
 
 def verify(client, presentation, nonce="n-1", aud="https://bar.test"):

@@ -3,6 +3,7 @@ presentations, Bitstring Status Lists, and each refusal with its own code."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import uuid
@@ -12,6 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dpistack.credentials import contexts, dataintegrity as di, didkey, statuslist
+
+from .people import enact, trust_did
 
 SUBJECT = {"id": "did:example:amina", "given_name": "Amina", "family_name": "Hassan",
            "birthdate": "1990-04-12", "age_over_18": True}
@@ -118,7 +121,7 @@ def test_refusals_each_with_its_code(agent, client):
     assert codes(verify(client, forged)) == ["wrong_key"]
 
 
-def test_unknown_issuer_and_dates(agent, client, platform):
+def test_unknown_issuer_and_dates(agent, client, actors):
     stranger = Ed25519PrivateKey.generate()
     did = didkey.did_key(stranger.public_key())
     now = datetime.now(UTC)
@@ -130,10 +133,8 @@ def test_unknown_issuer_and_dates(agent, client, platform):
     future = di.sign(unsigned(issuer=did, validFrom=(now + timedelta(days=1)).strftime(fmt)),
                      stranger, didkey.did_key_vm(stranger.public_key()))
     assert codes(verify(client, future)) == ["unknown_issuer", "not_yet_valid"]
-    # Once the verifier trusts that DID, only the dates are wrong.
-    folder = platform.settings.data_dir / "credentials"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "trusted-issuers.json").write_text(json.dumps([did]))
+    # Once governance trusts that DID, only the dates are wrong.
+    trust_did(actors, did, [(did.removeprefix("did:key:"), stranger.public_key())])
     assert codes(verify(client, future)) == ["not_yet_valid"]
 
 
@@ -246,15 +247,39 @@ def _cli_journey(platform, client, agent, runner, app):
     assert codes(verify(client, signed)) == ["revoked"]
 
 
-def test_a_foreign_did_web_from_a_held_document(client, platform):
+def test_a_foreign_did_web_trusted_by_governance(client, actors):
     key = Ed25519PrivateKey.generate()
     did = "did:web:registry.other-country.example"
     signed = di.sign(unsigned(issuer=did), key, did + "#key-1")
-    assert codes(verify(client, signed)) == ["unresolvable_verification_method"]  # never fetched
-    folder = platform.settings.data_dir / "credentials"
-    (folder / "did-documents").mkdir(parents=True, exist_ok=True)
-    (folder / "did-documents" / "other-country.json").write_text(
-        json.dumps(didkey.did_document(did, [("key-1", key.public_key())])))
-    assert codes(verify(client, signed)) == ["unknown_issuer"]  # its key resolves; it is not trusted yet
-    (folder / "trusted-issuers.json").write_text(json.dumps([did]))
+    refused = verify(client, signed)  # its DID document is never fetched: it is not on the trust list
+    assert codes(refused) == ["unknown_issuer"] and "not on this country's trust list" in refused["errors"][0]["detail"]
+    trust_did(actors, did, [("key-1", key.public_key())])
     assert verify(client, signed)["verified"] is True
+    # Trusted for the national ID only: another type of credential from it is refused.
+    other = di.sign(unsigned(issuer=did, type=["VerifiableCredential", "https://vocab.example/DriverLicence"]), key, did + "#key-1")
+    refused = verify(client, other)
+    assert codes(refused) == ["unknown_issuer"] and "DriverLicence" in refused["errors"][0]["detail"]
+    # A key governance did not approve does not resolve.
+    stranger = Ed25519PrivateKey.generate()
+    assert codes(verify(client, di.sign(unsigned(issuer=did), stranger, did + "#key-2"))) == [
+        "unresolvable_verification_method"]
+    forged = di.sign(unsigned(issuer=did), stranger, did + "#key-1")
+    assert codes(verify(client, forged)) == ["bad_signature"]
+    # Distrusted: refused again, saying so.
+    enact(actors, "issuer.distrust", {"iss": did, "reason": "keys compromised"}, approvers=("identity-authority",))
+    refused = verify(client, signed)
+    assert codes(refused) == ["unknown_issuer"] and "distrusted" in refused["errors"][0]["detail"]
+
+
+def test_the_trust_list_carries_dids_and_refuses_keys_that_do_not_fit(client, actors):
+    key = Ed25519PrivateKey.generate()
+    did = didkey.did_key(key.public_key())
+    other = Ed25519PrivateKey.generate()
+    with pytest.raises(AssertionError, match="422"):
+        trust_did(actors, did, [("k", other.public_key())])  # a did:key's key is the DID's own
+    with pytest.raises(AssertionError, match="422"):
+        trust_did(actors, "did:example:123", [("k", key.public_key())])  # only did:web and did:key
+    trust_did(actors, did, [("k", key.public_key())])
+    listed = client.get("/governance/v1/trusted-issuers")
+    payload = json.loads(base64.urlsafe_b64decode(listed.text.split(".")[1] + "=="))
+    assert [i["iss"] for i in payload["issuers"] if i["iss"].startswith("did:")] == [did]

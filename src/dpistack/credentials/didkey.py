@@ -1,9 +1,7 @@
 """Decentralized identifiers for Data Integrity: ``did:key`` (Ed25519 Multikey) and ``did:web``
 from cached DID documents.
 
-* Multibase base58-btc (``z…``) and the Multikey form of an Ed25519 public key: multicodec
-  ``ed25519-pub`` (0xed, as the varint ``0xed 0x01``) then the 32 key bytes, so the string
-  starts ``z6Mk``.
+* The Multikey form of an Ed25519 public key (``z6Mk…``, base58-btc: ``core/multibase.py``).
 * ``did:key:z6Mk…``: the DID is the key; its one verification method is ``did:key:z…#z…``
   (did:key method spec), good for ``assertionMethod`` and ``authentication``.
 * ``did:web``: resolved only from DID documents this process holds (this platform's own, and
@@ -18,43 +16,9 @@ from urllib.parse import quote, unquote, urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from dpistack.core.multibase import (ED25519_PUB, b58decode, b58encode, ed25519_multikey_bytes,  # noqa: F401
+                                     from_multibase_b58, multibase_b58)
 from dpistack.credentials.vcerrors import UnresolvableVerificationMethod
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58)}
-ED25519_PUB = b"\xed\x01"  # multicodec ed25519-pub as an unsigned varint
-
-
-def b58encode(data: bytes) -> str:
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58[r])
-    pad = len(data) - len(data.lstrip(b"\0"))
-    return "1" * pad + "".join(reversed(out))
-
-
-def b58decode(text: str) -> bytes:
-    n = 0
-    for c in text:
-        i = _B58_INDEX.get(c)
-        if i is None:
-            raise ValueError(f"{c!r} is not a base58-btc character")
-        n = n * 58 + i
-    pad = len(text) - len(text.lstrip("1"))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    return b"\0" * pad + body
-
-
-def multibase_b58(data: bytes) -> str:
-    return "z" + b58encode(data)
-
-
-def from_multibase_b58(text: str) -> bytes:
-    if not isinstance(text, str) or not text.startswith("z") or len(text) > 1000:
-        raise ValueError("not a base58-btc multibase string (z…)")
-    return b58decode(text[1:])
 
 
 def public_key_bytes(key: Ed25519PublicKey) -> bytes:
@@ -67,10 +31,7 @@ def multikey(key: Ed25519PublicKey) -> str:
 
 
 def key_from_multikey(value: str) -> Ed25519PublicKey:
-    raw = from_multibase_b58(value)
-    if len(raw) != 34 or raw[:2] != ED25519_PUB:
-        raise ValueError("not an Ed25519 Multikey (multicodec 0xed01 and 32 bytes)")
-    return Ed25519PublicKey.from_public_bytes(raw[2:])
+    return Ed25519PublicKey.from_public_bytes(ed25519_multikey_bytes(value))
 
 
 def did_key(key: Ed25519PublicKey) -> str:

@@ -43,6 +43,7 @@ class Entry:
     vcts: frozenset[str] | None  # None: every type (this platform's own issuer)
     valid_until: float | None
     own: bool = False
+    jwks: dict | None = field(default=None, compare=False)  # a DID issuer's keys (its DID document's)
 
 
 @dataclass
@@ -67,7 +68,8 @@ class TrustList:
                 out.entries[item["iss"]] = Entry(
                     iss=item["iss"], name=item.get("name", ""), country=item.get("country", ""),
                     vcts=None if vcts is None else frozenset(vcts), own=bool(item.get("self")),
-                    valid_until=datetime.fromisoformat(until).timestamp() if until else None)
+                    valid_until=datetime.fromisoformat(until).timestamp() if until else None,
+                    jwks=item["jwks"] if item["iss"].startswith("did:") else None)
                 out.keys.add_jwks(item["iss"], item["jwks"])
             for item in payload.get("distrusted", []):
                 out.distrusted[item["iss"]] = item

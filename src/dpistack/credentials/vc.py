@@ -4,15 +4,15 @@ issuing, verifying credentials and presentations, free of HTTP (the VC-API is ``
 The platform issues as ``did:key`` of its active Ed25519 key (the default) or as its
 ``did:web`` (``did:web:<host of public_url>``, whose DID document it serves at
 ``/.well-known/did.json`` and holds itself: nothing is resolved over the network). A verifier
-here trusts this platform's DIDs (every Ed25519 key it has had) and those listed in
-``<data_dir>/credentials/trusted-issuers.json`` (a JSON list of DIDs), with did:web documents
-from ``<data_dir>/credentials/did-documents/*.json``; the trust registry will replace that file.
+here trusts this platform's DIDs (every Ed25519 key it has had) and the DIDs on this
+country's trust registry (``issuer.trust`` proposals, ``credentials/trust.py``), for the
+credential types they were trusted for; a trusted did:web's document is made from the keys
+governance approved with it.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from dpistack.core.errors import Problem
 from dpistack.core.platform import Platform
 from dpistack.credentials import contexts, dataintegrity as di, didkey, statuslist
+from dpistack.credentials import trust as trust_registry
+from dpistack.credentials.errors import UntrustedIssuer
 from dpistack.credentials.vcerrors import (Expired, MalformedCredential, MalformedStatus, NotYetValid,
-                                           Revoked, StatusUnavailable, Suspended, UnknownIssuer, VcError,
-                                           WrongKey)
+                                           Revoked, StatusUnavailable, Suspended, UnknownIssuer,
+                                           UnresolvableVerificationMethod, VcError, WrongKey)
 
 LIFETIME_DAYS = 365
 
@@ -62,30 +64,33 @@ def signer(platform: Platform, issuer: str | None) -> tuple[str, Ed25519PrivateK
 
 
 class Trust:
-    """The DIDs a verifier accepts as issuers and the DID documents it holds."""
+    """The DIDs a verifier accepts as issuers and the DID documents it holds: this platform's
+    own, and the trust registry's (``listed``)."""
 
-    def __init__(self, dids: set[str], resolver: didkey.Resolver):
-        self.dids, self.resolver = dids, resolver
+    def __init__(self, own: set[str], listed: trust_registry.TrustList, resolver: didkey.Resolver):
+        self.own, self.listed, self.resolver = own, listed, resolver
+
+
+def _did_document(did: str, jwks: dict) -> dict:
+    return didkey.did_document(did, [(k["kid"], Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(k["x"] + "==")))
+                                     for k in jwks.get("keys", []) if k.get("kty") == "OKP"])
 
 
 def trust(platform: Platform) -> Trust:
-    """This platform's verifier trust, rebuilt when its keys or the trust files change."""
-    folder = platform.settings.data_dir / "credentials"
-    files = [folder / "trusted-issuers.json", *sorted((folder / "did-documents").glob("*.json"))]
-    stamp = (tuple(k.kid for k in platform.keys.keys()),
-             tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists()))
+    """This platform's verifier trust, rebuilt when its keys change or governance decides on trust."""
+    listed = trust_registry.for_platform(platform)
+    kids = tuple(k.kid for k in platform.keys.keys())
     cached = platform.extras.get("credentials_vc_trust")
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
+    if cached is not None and cached[0] is listed and cached[1] == kids:
+        return cached[2]
     resolver = didkey.Resolver()
     resolver.add_document(own_did_document(platform))
-    dids = {own_did_web(platform)} | {didkey.did_key(key) for _, key in _ed25519_keys(platform)}
-    if files[0].exists():
-        dids |= {d for d in json.loads(files[0].read_text()) if isinstance(d, str)}
-    for f in files[1:]:
-        resolver.add_document(json.loads(f.read_text()))
-    result = Trust(dids, resolver)
-    platform.extras["credentials_vc_trust"] = (stamp, result)
+    own = {own_did_web(platform)} | {didkey.did_key(key) for _, key in _ed25519_keys(platform)}
+    for entry in listed.entries.values():
+        if entry.iss.startswith("did:web:") and entry.jwks:
+            resolver.add_document(_did_document(entry.iss, entry.jwks))
+    result = Trust(own, listed, resolver)
+    platform.extras["credentials_vc_trust"] = (listed, kids, result)
     return result
 
 
@@ -208,7 +213,11 @@ def verify_credential(platform: Platform, credential: Any, *, now: datetime | No
     errors: list[dict] = []
     try:
         _check_shape(credential)
-        method = di.verify(credential, trust(platform).resolver, now=now)
+        try:
+            method = di.verify(credential, trust(platform).resolver, now=now)
+        except UnresolvableVerificationMethod:
+            _issuer(platform, credential)  # an issuer not trusted (e.g. a did:web never listed) says so first
+            raise
         checks.append("proof")
         if method.controller != issuer_id(credential):
             raise WrongKey(f"The proof was made by {method.controller}, not by the issuer {issuer_id(credential)!r}.")
@@ -225,8 +234,21 @@ def verify_credential(platform: Platform, credential: Any, *, now: datetime | No
 
 
 def _issuer(platform: Platform, credential: dict) -> None:
-    if issuer_id(credential) not in trust(platform).dids:
-        raise UnknownIssuer(f"{issuer_id(credential)!r} is not an issuer this verifier trusts.")
+    """The issuer is this platform, or on the trust list (not distrusted, not lapsed) for one
+    of the credential's types."""
+    trusted, iss = trust(platform), issuer_id(credential)
+    if iss in trusted.own:
+        return
+    if not isinstance(iss, str) or not iss.startswith("did:"):
+        raise UnknownIssuer(f"{iss!r} is not an issuer this verifier trusts (a W3C credential's issuer is a DID).")
+    try:
+        entry = trusted.listed.entry_for(iss)
+    except UntrustedIssuer as exc:
+        raise UnknownIssuer(exc.detail) from None
+    types = {t for t in credential.get("type", []) if isinstance(t, str)} - {"VerifiableCredential"}
+    if entry.vcts is not None and not entry.vcts & types:
+        raise UnknownIssuer(f"Issuer {iss!r} is trusted for {sorted(entry.vcts)}, not for credentials of type "
+                            f"{sorted(types)}.")
 
 
 def verify_presentation(platform: Platform, presentation: Any, challenge: str | None, domain: str | None) -> dict:

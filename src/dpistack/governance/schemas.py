@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Annotated, Any, Literal
-
-from joserfc.jwk import ECKey, OKPKey
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from joserfc.jwk import ECKey, OKPKey
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, field_validator,
+                      model_validator)
+
+from dpistack.core.multibase import ed25519_multikey_bytes
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="lower-case id: letters, digits, '-'")]
 
@@ -108,43 +112,63 @@ class RulesChange(_Strict):
     summary: str = Field(min_length=1, max_length=1000)
 
 
+_DID_WEB = re.compile(r"^did:web:[A-Za-z0-9.-]+(%3A[0-9]{1,5})?(:[A-Za-z0-9._~%-]+)*$")
+
+
 def check_issuer_id(iss: str) -> str:
-    """An SD-JWT VC issuer identifier: an https URL without query or fragment (draft-ietf-oauth-
-    sd-jwt-vc §5); plain http only on a loopback host (test instances). Kept exactly as given:
-    it is compared, case-sensitively, with credentials' ``iss``."""
+    """An issuer identifier, kept exactly as given (it is compared, case-sensitively, with the
+    credentials' issuer):
+
+    * of SD-JWT VCs, an https URL without query or fragment (draft-ietf-oauth-sd-jwt-vc §5);
+      plain http only on a loopback host (test instances);
+    * of W3C credentials with Data Integrity proofs, a DID: ``did:web:<host>[:path]`` or an
+      Ed25519 ``did:key:z6Mk…``."""
+    if iss.startswith("did:"):
+        if iss.startswith("did:key:"):
+            ed25519_multikey_bytes(iss.removeprefix("did:key:"))  # ValueError if not an Ed25519 key
+        elif not _DID_WEB.match(iss):
+            raise ValueError("a DID issuer is did:web:<host>[:path] or an Ed25519 did:key")
+        return iss
     parts = urlsplit(iss)
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise ValueError("an issuer is an https URL (http only on a loopback host)")
+        raise ValueError("an issuer is an https URL (http only on a loopback host) or a DID")
     if not parts.hostname or parts.query or parts.fragment or iss.endswith("/"):
         raise ValueError("an issuer URL has a host, no query, no fragment and no trailing '/'")
     return iss
 
 
-IssuerId = Annotated[str, Field(min_length=8, max_length=500, pattern=r"^https?://[^\s]+$"),
+IssuerId = Annotated[str, Field(min_length=8, max_length=500, pattern=r"^(https?://|did:(web|key):)[^\s]+$"),
                      AfterValidator(check_issuer_id)]
-
-
-class IssuerJWKS(JWKS):
-    @field_validator("keys")
-    @classmethod
-    def _p256(cls, keys: list[dict]) -> list[dict]:
-        if any(k["kty"] != "EC" for k in keys):
-            raise ValueError("SD-JWT VC issuer keys are EC P-256 (ES256)")
-        return keys
 
 
 class IssuerTrust(_Strict):
     """Trust an issuer's credentials of the named types, signed with these keys (a snapshot of
-    its JWT VC issuer metadata, fetched by the proposer: verifiers never fetch it)."""
+    its JWT VC issuer metadata, or of a DID's document, fetched by the proposer: verifiers never
+    fetch it). For a DID, ``vcts`` are the W3C credential ``type`` values it is trusted for."""
 
     iss: IssuerId
     name: str = Field(min_length=1, max_length=200)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code of the issuer's country")
     vcts: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=1, max_length=20)
-    jwks: IssuerJWKS
+    jwks: JWKS
     jwks_source: str | None = Field(None, max_length=500, description="Where the keys were fetched from")
     valid_until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _keys_fit_the_issuer(self) -> IssuerTrust:
+        keys = self.jwks.keys
+        if not self.iss.startswith("did:"):
+            if any(k["kty"] != "EC" for k in keys):
+                raise ValueError("SD-JWT VC issuer keys are EC P-256 (ES256)")
+            return self
+        if any(k["kty"] != "OKP" for k in keys):
+            raise ValueError("a DID issuer's keys are Ed25519 (eddsa-rdfc-2022)")
+        if self.iss.startswith("did:key:"):
+            own = ed25519_multikey_bytes(self.iss.removeprefix("did:key:"))
+            if [base64.urlsafe_b64decode(k["x"] + "==") for k in keys] != [own]:
+                raise ValueError("a did:key's one key is the key the DID names")
+        return self
 
 
 class IssuerDistrust(_Strict):
