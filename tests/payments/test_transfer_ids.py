@@ -1,0 +1,53 @@
+"""Transfer ids are kept as 16 bytes (migration 0038) and read back exactly as FSPs sent them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, select, text
+
+from dpistack.core.db import alembic_config
+from dpistack.payments.models import Transfer, id_bytes, id_text
+
+ROW = ("INSERT INTO payments_transfers (id, payer, payee, currency, amount, condition, expiration, state, "
+       "request_hash, payee_reserved, created_at) VALUES (:id, 'a', 'b', 'USD', 100, 'c', 1, 'RESERVED', 'h', 0, 1)")
+
+
+def test_ids_round_trip_and_only_canonical_uuids_become_16_bytes():
+    canonical = str(uuid.uuid4())
+    assert len(id_bytes(canonical)) == 16 and id_text(id_bytes(canonical)) == canonical
+    # Anything else (never stored through the API, whose ids are lower-case UUIDs) is its UTF-8,
+    # never 16 bytes, so a look-up finds nothing and it reads back unchanged.
+    for other in (canonical.upper(), "not-a-uuid", "sixteen-chars-xx", canonical.replace("-", "")[:32] + "----",
+                  "0123456789abcdef0123456789abcdef0123"):
+        assert len(id_bytes(other)) != 16 and id_text(id_bytes(other)) == other
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path):
+    if request.param == "postgres":
+        yield request.getfixturevalue("pg_engine")
+        return
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    yield engine
+    engine.dispose()
+
+
+def test_the_migration_converts_existing_transfers_and_back(engine):
+    config = alembic_config(engine)
+    command.upgrade(config, "0036")
+    ids = [str(uuid.uuid4()) for _ in range(3)] + [str(uuid.uuid4()).upper()]
+    with engine.begin() as conn:
+        for transfer_id in ids:
+            conn.execute(text(ROW), {"id": transfer_id})
+    command.upgrade(config, "0038")
+    with engine.connect() as conn:
+        assert sorted(conn.scalars(select(Transfer.id))) == sorted(ids)
+        lengths = sorted(len(raw) for raw in conn.scalars(text("SELECT id FROM payments_transfers")))
+        assert lengths == [16, 16, 16, 36]
+        assert conn.scalar(select(Transfer.payer).where(Transfer.id == ids[1])) == "a"
+    command.downgrade(config, "0036")
+    with engine.connect() as conn:
+        assert sorted(conn.scalars(text("SELECT id FROM payments_transfers"))) == sorted(ids)
