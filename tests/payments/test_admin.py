@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import select, update
 
 from dpistack.payments.check import check
-from dpistack.payments.models import Account, Transfer
+from dpistack.payments.models import Account, Transfer, WindowPosition
 from dpistack.transparency.models import LogEntry
 
 from .conftest import ADMIN, send, transfer_body
@@ -124,6 +124,22 @@ def test_a_window_is_closed_and_settled_multilaterally(scheme, platform):
     with platform.db.uow() as s:
         kinds = [json.loads(e)["type"] for e in s.scalars(select(LogEntry.entry))]
     assert kinds.count("payments.transfers.committed") >= 1 and kinds.count("payments.journal") == 3 + 6
+
+
+def test_window_totals_follow_each_commit_and_the_check_recomputes_them(scheme, platform):
+    alpha, beta = scheme.fsp("alpha-bank"), scheme.fsp("beta-wallet")
+    pay(scheme, alpha, beta, "7")
+    pay(scheme, alpha, beta, "2.5")
+    pay(scheme, beta, alpha, "1")
+    with platform.db.uow() as s:
+        rows = {(w.participant, w.currency): (w.sent, w.received, w.sent_count)
+                for w in s.scalars(select(WindowPosition))}
+    assert rows == {("alpha-bank", "USD"): (950, 100, 2), ("beta-wallet", "USD"): (100, 950, 1)}
+    assert check(platform) == []
+    with platform.db.uow(write=True) as s:
+        s.execute(update(WindowPosition).where(WindowPosition.participant == "beta-wallet")
+                  .values(received=WindowPosition.received + 1))
+    assert any("beta-wallet USD: totals" in p for p in check(platform))
 
 
 def test_the_check_finds_money_created_lost_or_unlogged(scheme, platform):

@@ -51,3 +51,28 @@ def test_the_migration_converts_existing_transfers_and_back(engine):
     command.downgrade(config, "0036")
     with engine.connect() as conn:
         assert sorted(conn.scalars(text("SELECT id FROM payments_transfers"))) == sorted(ids)
+
+
+def test_the_window_totals_migration_adds_up_what_was_committed(engine):
+    config = alembic_config(engine)
+    command.upgrade(config, "0038")
+    committed = ("INSERT INTO payments_transfers (id, payer, payee, currency, amount, condition, expiration, state, "
+                 "request_hash, payee_reserved, window_id, created_at) "
+                 "VALUES (:id, :payer, :payee, 'USD', :amount, 'c', 1, :state, 'h', 0, 1, 1)")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO payments_settlement_windows (id, state, created_at, changed_at) "
+                          "VALUES (1, 'OPEN', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        for payer, payee, amount, state in (("a", "b", 100, "COMMITTED"), ("a", "b", 50, "COMMITTED"),
+                                            ("b", "a", 30, "COMMITTED"), ("a", "b", 999, "ABORTED")):
+            conn.execute(text(committed), {"id": id_bytes(str(uuid.uuid4())), "payer": payer, "payee": payee,
+                                           "amount": amount, "state": state})
+    command.upgrade(config, "0039")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT participant, sent, received, sent_count FROM payments_window_positions "
+                                 "WHERE window_id = 1 ORDER BY participant")).all()
+        assert [tuple(r) for r in rows] == [("a", 150, 30, 2), ("b", 30, 150, 1)]
+    command.downgrade(config, "0038")
+    with engine.connect() as conn:
+        assert "payments_window_positions" not in {r[0] for r in conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            if engine.dialect.name == "postgresql" else "SELECT name FROM sqlite_master WHERE type = 'table'"))}

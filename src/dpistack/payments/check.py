@@ -10,6 +10,7 @@
 4. Journal legs sum to zero per reference; each settlement's net amounts sum to zero per
    currency.
 5. The transparency log holds every committed transfer once, with its FSPs, currency and amount.
+6. Each settlement window's totals per FSP and currency are its committed transfers' sums.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from dpistack.core.platform import Platform
 from dpistack.core.timeutil import utcnow
 from dpistack.payments import money
 from dpistack.payments.ledger import us
-from dpistack.payments.models import Account, FundsTransfer, JournalEntry, SettlementAccount, Transfer
+from dpistack.payments.models import (Account, FundsTransfer, JournalEntry, SettlementAccount, Transfer,
+                                      WindowPosition)
 from dpistack.transparency.models import LogEntry
 
 EXPIRY_GRACE = timedelta(seconds=30)
@@ -87,8 +89,26 @@ def check(platform: Platform) -> list[str]:
             if int(total):
                 problems.append(f"settlement {settlement_id} {currency}: net amounts sum to {total}, not 0")
 
+        problems += _window_totals(s)
         problems += _logged_transfers(s)
     return problems
+
+
+def _window_totals(s) -> list[str]:
+    """The running totals of each window equal what its committed transfers sum to."""
+    recomputed: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for who, column in ((Transfer.payer, 0), (Transfer.payee, 1)):
+        for window, name, currency, total, n in s.execute(
+                select(Transfer.window_id, who, Transfer.currency, func.sum(Transfer.amount), func.count())
+                .where(Transfer.state == "COMMITTED").group_by(Transfer.window_id, who, Transfer.currency)):
+            recomputed[(window, name, currency)][column] += int(total)
+            if column == 0:
+                recomputed[(window, name, currency)][2] += n
+    kept = {(w.window_id, w.participant, w.currency): [w.sent, w.received, w.sent_count]
+            for w in s.scalars(select(WindowPosition))}
+    return [f"window {key[0]} {key[1]} {key[2]}: totals (sent, received, transfers) {kept.get(key, [0, 0, 0])} "
+            f"but its transfers sum to {recomputed.get(key, [0, 0, 0])}"
+            for key in sorted(set(recomputed) | set(kept), key=str) if kept.get(key) != recomputed.get(key)]
 
 
 def _logged_transfers(s) -> list[str]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, bindparam, insert, literal_column, select, update
+from sqlalchemy import Connection, bindparam, insert, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -523,12 +523,38 @@ class _Finishing:
         if self.books is not None:
             _write_accounts(self.connection, self.books, self.now)
         if self.committed:
+            _add_to_windows(self.connection, self.committed)
             tlog.append(self.session, tlog.prepare(committed_entry(self.committed, self.now), plain=True))
         remembered = memory(self.session)
         for t in self.transfers.values():
             if t["state"] != "RESERVED":
                 remembered.forget(t["id"])
         return True
+
+
+# The same statement on SQLite and PostgreSQL. On PostgreSQL a batch holds the position accounts
+# of every FSP whose totals it adds to (locked in ``_books``), so two batches never race on a row.
+_ADD_TO_WINDOW = text(
+    "INSERT INTO payments_window_positions (window_id, participant, currency, sent, received, sent_count) "
+    "VALUES (:window_id, :participant, :currency, :sent, :received, :sent_count) "
+    "ON CONFLICT (window_id, participant, currency) DO UPDATE SET "
+    "sent = payments_window_positions.sent + excluded.sent, "
+    "received = payments_window_positions.received + excluded.received, "
+    "sent_count = payments_window_positions.sent_count + excluded.sent_count")
+
+
+def _add_to_windows(connection: Connection, committed: list[dict[str, Any]]) -> None:
+    """Add a batch's committed transfers to their window's totals (one row per FSP and currency)."""
+    totals: dict[tuple[int, str, str], list[int]] = {}
+    for t in committed:
+        window, currency, amount = t["window_id"], t["currency"], t["amount"]
+        payer = totals.setdefault((window, t["payer"], currency), [0, 0, 0])
+        payer[0] += amount
+        payer[2] += 1
+        totals.setdefault((window, t["payee"], currency), [0, 0, 0])[1] += amount
+    connection.execute(_ADD_TO_WINDOW, [
+        {"window_id": w, "participant": p, "currency": c, "sent": sent, "received": received, "sent_count": n}
+        for (w, p, c), (sent, received, n) in sorted(totals.items())])
 
 
 def committed_entry(transfers: list[dict[str, Any]], now: datetime) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from dpistack.core.timeutil import iso, utcnow
 from dpistack.payments import money
 from dpistack.payments.admin import _error, get_settlement_model, post_journal
-from dpistack.payments.models import HUB, Account, Settlement, SettlementAccount, SettlementWindow, Transfer
+from dpistack.payments.models import HUB, Account, Settlement, SettlementAccount, SettlementWindow, WindowPosition
 
 ACCOUNT_STEPS = ["PENDING_SETTLEMENT", "PS_TRANSFERS_RECORDED", "PS_TRANSFERS_RESERVED", "PS_TRANSFERS_COMMITTED",
                  "SETTLED"]
@@ -41,9 +41,9 @@ def _window(session: Session, window_id: int, *, lock: bool = False) -> Settleme
 
 def window_content(session: Session, window_id: int) -> list[dict[str, Any]]:
     """What a window holds, per currency: transfers and the amount committed in it."""
-    rows = session.execute(select(Transfer.currency, func.count(), func.sum(Transfer.amount))
-                           .where(Transfer.window_id == window_id, Transfer.state == "COMMITTED")
-                           .group_by(Transfer.currency).order_by(Transfer.currency))
+    W = WindowPosition
+    rows = session.execute(select(W.currency, func.sum(W.sent_count), func.sum(W.sent))
+                           .where(W.window_id == window_id).group_by(W.currency).order_by(W.currency))
     return [{"ledgerAccountType": "POSITION", "currencyId": c, "transfers": n,
              "amount": money.minor_to_number(int(total or 0), c)} for c, n, total in rows]
 
@@ -81,7 +81,7 @@ def list_windows(session: Session, *, state: str | None = None, participant: str
     if to_time:
         query = query.where(SettlementWindow.created_at <= to_time)
     if participant:
-        ids = select(Transfer.window_id).where((Transfer.payer == participant) | (Transfer.payee == participant))
+        ids = select(WindowPosition.window_id).where(WindowPosition.participant == participant)
         query = query.where(SettlementWindow.id.in_(ids))
     return list(session.scalars(query))
 
@@ -89,13 +89,10 @@ def list_windows(session: Session, *, state: str | None = None, participant: str
 # -- settlements ---------------------------------------------------------------------------------
 def net_positions(session: Session, window_ids: list[int]) -> dict[tuple[str, str], int]:
     """Per (FSP, currency): committed sent − committed received in the windows."""
-    nets: dict[tuple[str, str], int] = {}
-    committed = (Transfer.window_id.in_(window_ids), Transfer.state == "COMMITTED")
-    for who, sign in ((Transfer.payer, 1), (Transfer.payee, -1)):
-        for name, currency, total in session.execute(select(who, Transfer.currency, func.sum(Transfer.amount))
-                                                     .where(*committed).group_by(who, Transfer.currency)):
-            nets[(name, currency)] = nets.get((name, currency), 0) + sign * int(total)
-    return nets
+    W = WindowPosition
+    return {(name, currency): int(net) for name, currency, net in session.execute(
+        select(W.participant, W.currency, func.sum(W.sent - W.received))
+        .where(W.window_id.in_(window_ids)).group_by(W.participant, W.currency))}
 
 
 def create_settlement(session: Session, model_name: str, reason: str, window_ids: list[int]) -> Settlement:
