@@ -118,6 +118,39 @@ def test_a_server_process_checkpoints_the_sqlite_log_from_a_thread_of_its_own(tm
     assert p.db._checkpointer is None  # stopped with the platform
 
 
+def test_sqlite_writes_go_through_one_connection_that_keeps_a_large_page_cache(tmp_path):
+    from dpistack.core.db import BACKSTOP_CHECKPOINT_PAGES, SQLITE_WRITER_CACHE_KIB
+
+    p = Platform.open(Settings(data_dir=tmp_path))
+    try:
+        seen: list[object] = []
+
+        def writer() -> object:
+            with p.db.uow(write=True) as s:
+                connection = s.connection()
+                assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_WRITER_CACHE_KIB
+                s.add(InstanceInfo(key=f"k{len(seen)}", value="v"))
+                return connection.connection.driver_connection
+
+        seen.append(writer())
+        with pytest.raises(RuntimeError):  # a write that fails is rolled back; the connection goes on
+            with p.db.uow(write=True) as s:
+                s.add(InstanceInfo(key="half-written", value="x"))
+                s.flush()
+                raise RuntimeError("fails midway")
+        seen.append(writer())
+        assert seen[0] is seen[1]
+        with p.db.uow() as s:  # readers keep SQLite's default cache
+            assert s.connection().exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+            assert s.get(InstanceInfo, "half-written") is None and s.get(InstanceInfo, "k1").value == "v"
+        p.db.checkpoint_in_background(interval=0.05)  # the writer's connection reopens with the backstop
+        with p.db.uow(write=True) as s:
+            assert s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_CHECKPOINT_PAGES
+            assert s.connection().exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_WRITER_CACHE_KIB
+    finally:
+        p.close()
+
+
 def test_driver_query_fills_in_lists_of_any_length_as_sqlalchemy_would(platform):
     """DriverQuery.all: an IN list of each length (none too) answers as SQLAlchemy's own execution
     does, the statement's literals included, on both databases."""

@@ -163,6 +163,29 @@ def test_a_batch_with_a_used_id_is_redone_the_careful_way(platform):
     assert check(platform) == []
 
 
+def test_a_commit_whose_transaction_fails_is_not_remembered_as_done(platform):
+    """The fast way judges transfers in the dicts it remembered from their prepare: when the
+    transaction that wrote the commits rolls back, those must not be remembered as committed
+    (the payee's retry would be answered "resend" for money that never moved)."""
+    setup_ledger(platform, {"alpha": 10_000, "beta": 10_000})
+    batch = prepares("alpha", "beta", 2, 100)
+    with platform.db.uow(write=True) as s:
+        ledger.prepare(s, [p for p, _ in batch], utcnow())
+    fulfils = [ledger.Fulfil(p.transfer_id, "beta", "alpha", "COMMITTED", f, "x") for p, f in batch]
+    with pytest.raises(RuntimeError):
+        with platform.db.uow(write=True) as s:
+            assert [o.kind for o in ledger.commit(s, fulfils, utcnow())] == ["committed"] * 2
+            raise RuntimeError("the transaction fails after the ledger's writes")
+    with platform.db.uow() as s:
+        assert set(s.scalars(select(Transfer.state))) == {"RESERVED"}
+        assert all(ledger.memory(s).get(f.transfer_id) is None for f in fulfils)
+    with platform.db.uow(write=True) as s:  # the retry: committed now, the careful way
+        assert [o.kind for o in ledger.commit(s, fulfils, utcnow())] == ["committed"] * 2
+    with platform.db.uow() as s:
+        assert set(s.scalars(select(Transfer.state))) == {"COMMITTED"}
+    assert check(platform) == []
+
+
 def test_dpi_payments_check_exits_non_zero_on_a_breach(sqlite_platform):
     from typer.testing import CliRunner
     from sqlalchemy import update
@@ -222,8 +245,7 @@ def test_the_fast_and_the_careful_way_give_the_same_answers(tmp_path):
                     if fn is ledger.commit:
                         memory = ledger.memory(s)
                         if way == "careful":
-                            for f in items:
-                                memory.forget(f.transfer_id)
+                            memory.forget([f.transfer_id for f in items])
                         remembered += sum(memory.get(f.transfer_id) is not None for f in items)
                     answers += [(o.kind, o.transfer_id, o.error, o.notify_payee,
                                  o.transfer and (o.transfer["state"], o.transfer["reason"])) for o in fn(s, items, at)]

@@ -123,7 +123,10 @@ def measure_ledger(total: int, batch: int, n_fsps: int, database_url: str | None
                                    names[(i + 1 + (i // n_fsps) % (n_fsps - 1)) % n_fsps], "USD", 100 + i % 900,
                                    condition, expiration, "b" * 43) for i in range(total)]
         answers = [ledger.Fulfil(p.transfer_id, p.payee, p.payer, "COMMITTED", fulfilment, "f") for p in commands]
-        tune_gc_for_serving()  # as a switch process runs (`dpi serve`)
+        # as a switch process runs (`dpi serve`): its collector's tuning, and SQLite's log copied
+        # into the database by a thread of its own, not inside the commits
+        tune_gc_for_serving()
+        platform.db.checkpoint_in_background()
         started = time.perf_counter()
         cpu = time.process_time()
         while done < total:

@@ -49,7 +49,7 @@ class _PolicyCache:
         version = session.scalar(select(func.max(PolicyVersion.version)))
         if version is None:
             raise RuntimeError("no policy version in force; run `dpi init`")
-        bind = session.get_bind()
+        bind = session.get_bind().engine  # per database (a write binds a connection)
         with self._lock:
             parsed = self._by_version.get(bind, {}).get(version)
         if parsed is None:
@@ -101,7 +101,7 @@ def remembered(engine: Any, participant_id: str, action: str, resource: tuple[st
 def authorize(session: Session, participant_id: str, action: str, resource: tuple[str, str] = ("Platform", "dpistack"),
               context: dict | None = None) -> Decision:
     """Evaluate the policy set in force for one request. Unknown participants are denied."""
-    memory = _decisions.setdefault(session.get_bind(), {})  # per database
+    memory = _decisions.setdefault(session.get_bind().engine, {})  # per database (a write binds a connection)
     key = (participant_id, action, resource, json.dumps(context, sort_keys=True) if context else None)
     hit = memory.get(key)
     now = time.monotonic()

@@ -129,7 +129,7 @@ def index_for(session: Session, engine: str | None = None) -> Index:
     engine = engine or default_engine(session)
     stamp = tuple(session.execute(select(func.count(), func.max(PublicService.updated_at),
                                          func.sum(PublicService.revision))).one())
-    bind = session.get_bind()
+    bind = session.get_bind().engine  # per database (a write binds a connection)
     with _lock:
         hit = _indexes.get(bind, {}).get(engine)
         if hit is not None and hit[0] == stamp:
