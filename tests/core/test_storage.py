@@ -129,6 +129,7 @@ def test_sqlite_writes_go_through_one_connection_that_keeps_a_large_page_cache(t
             with p.db.uow(write=True) as s:
                 connection = s.connection()
                 assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_WRITER_CACHE_KIB
+                assert connection.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
                 s.add(InstanceInfo(key=f"k{len(seen)}", value="v"))
                 return connection.connection.driver_connection
 

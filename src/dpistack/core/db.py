@@ -362,7 +362,12 @@ class Database:
         if connection is None or connection.closed or connection.invalidated:
             connection = self.engine.connect().execution_options(dpi_write=True)
             # at the driver: a statement through SQLAlchemy would begin a transaction
-            connection.connection.driver_connection.execute(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
+            driver = connection.connection.driver_connection
+            driver.execute(f"PRAGMA cache_size=-{SQLITE_WRITER_CACHE_KIB}")
+            # A savepoint keeps the original of each page it changes (to roll back to) in a
+            # statement journal, a temporary file past 64 KiB: in memory instead (a batch of
+            # 2,000 transfers, ~8 MiB). Measured: the ledger alone 2-7 % more.
+            driver.execute("PRAGMA temp_store=MEMORY")
             self._write_connection = connection
         return connection
 
