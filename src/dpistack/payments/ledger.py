@@ -32,8 +32,9 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import itertools
 import weakref
-from collections import OrderedDict
+from operator import attrgetter, itemgetter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Iterable
@@ -81,6 +82,7 @@ def from_us(value: int | None) -> datetime | None:
 
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_sha256 = hashlib.sha256
 
 
 def b64url(raw: bytes) -> str:
@@ -89,14 +91,17 @@ def b64url(raw: bytes) -> str:
 
 
 def fulfils(fulfilment: str, condition: str) -> bool:
-    """``base64url(SHA-256(base64url-decode(fulfilment))) == condition`` (a 32-byte preimage)."""
+    """``base64url(SHA-256(base64url-decode(fulfilment))) == condition`` (a 32-byte preimage).
+
+    Compared as bytes: the digest's 43 base64url characters (its 44th is the padding)."""
     if not fulfilment or len(fulfilment) != 43:
         return False
     try:
         preimage = binascii.a2b_base64(fulfilment.encode().translate(_TO_STANDARD) + b"=", strict_mode=True)
     except (binascii.Error, ValueError):
         return False
-    return len(preimage) == 32 and hmac.compare_digest(b64url(hashlib.sha256(preimage).digest()), condition)
+    digest = binascii.b2a_base64(_sha256(preimage).digest(), newline=False)[:43].translate(_TO_URLSAFE)
+    return len(preimage) == 32 and hmac.compare_digest(digest, condition.encode())
 
 
 @dataclass(slots=True)
@@ -160,7 +165,17 @@ COLUMNS = ("id", "payer", "payee", "currency", "amount", "condition", "expiratio
 def key_of(transfer_id: str) -> bytearray:
     """A transfer's id as its rows bind it: the bytes the table keeps (``id_bytes``) in a
     bytearray, which the sqlite3 driver binds as it is where it looks for an adapter for every
-    ``bytes`` value (measured: 0.6 µs a value, 8 % of the ledger's statements)."""
+    ``bytes`` value (measured: 0.6 µs a value, 8 % of the ledger's statements). A canonical
+    UUID, as the API requires, is read straight into one (its hex read back must be the same:
+    lower case, no spaces)."""
+    digits = transfer_id.replace("-", "")
+    if len(transfer_id) == 36 and transfer_id[8:24:5] == "----" and len(digits) == 32:
+        try:
+            raw = bytearray.fromhex(digits)
+        except ValueError:
+            raw = None
+        if raw is not None and raw.hex() == digits:
+            return raw
     return bytearray(id_bytes(transfer_id))
 
 
@@ -275,17 +290,29 @@ class Memory:
     (parties, amount, condition, expiry), so that their commit need not read them back."""
 
     def __init__(self, size: int = REMEMBERED):
-        self._facts: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._facts: dict[str, dict[str, Any]] = {}  # oldest first (a dict keeps insertion order)
         self._size = size
 
     def remember(self, transfers: list[dict[str, Any]]) -> None:
         kept = self._facts
-        kept.update((t["id"], t) for t in transfers)
-        while len(kept) > self._size:
-            kept.popitem(last=False)
+        for t in transfers:
+            kept[t["id"]] = t
+        if len(kept) > self._size:
+            for oldest in list(itertools.islice(kept, len(kept) - self._size)):
+                del kept[oldest]
 
     def get(self, transfer_id: str) -> dict[str, Any] | None:
         return self._facts.get(transfer_id)
+
+    def all_of(self, transfer_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+        """The facts of every one of ``transfer_ids`` (all different), or None."""
+        kept, found = self._facts, {}
+        for transfer_id in transfer_ids:
+            t = kept.get(transfer_id)
+            if t is None:
+                return None
+            found[transfer_id] = t
+        return found if len(found) == len(transfer_ids) else None
 
     def forget(self, transfer_ids: Iterable[str]) -> None:
         pop = self._facts.pop
@@ -310,16 +337,19 @@ def memory(session: Session) -> Memory:
 # adapters per value (measured: ~5 % of the ledger's time), so the common rows leave out their
 # empty columns (NULL in the table) instead: a reservation with no quote and no bulk, one with a
 # quote, and everything else (aborted at once, bulk members) with every column.
-_PLAIN_COLUMNS = ("id", "payer", "payee", "currency", "amount", "condition", "expiration", "state",
-                  "request_hash", "payee_reserved", "created_at")
+_PLAIN_COLUMNS = ("id", "payer", "payee", "currency", "amount", "condition", "expiration", "request_hash",
+                  "created_at")
 _QUOTED_COLUMNS = _PLAIN_COLUMNS + ("quote_id",)
 _INSERT_COLUMNS = ("id", "payer", "payee", "currency", "amount", "condition", "expiration", "state", "reason",
                    "request_hash", "payee_reserved", "quote_id", "bulk_id", "created_at", "completed_at")
 # The id is made bytes in the rows (``key_of``) and bound as it is: no conversion per row.
 _ID = TransferIdBytes()
-_INSERTS = {columns: DriverQuery(insert(T).values({c: bindparam(c, type_=_ID) if c == "id" else bindparam(c)
-                                                   for c in columns}))
-            for columns in (_PLAIN_COLUMNS, _QUOTED_COLUMNS, _INSERT_COLUMNS)}
+# A reservation's state and payee_reserved are the same on every row: written as literals, not bound.
+_RESERVED_LITERALS = {"state": literal_column("'RESERVED'"), "payee_reserved": literal_column("0")}
+_INSERTS = {columns: DriverQuery(insert(T).values({
+    **{c: bindparam(c, type_=_ID) if c == "id" else bindparam(c) for c in columns},
+    **(_RESERVED_LITERALS if columns != _INSERT_COLUMNS else {})}))
+    for columns in (_PLAIN_COLUMNS, _QUOTED_COLUMNS, _INSERT_COLUMNS)}
 
 
 class _Rows:
@@ -378,6 +408,24 @@ def _duplicate(existing: dict[str, Any], request_hash: str) -> Outcome:
     return Outcome(existing["id"], "ignore" if existing["state"] == "RESERVED" else "resend", transfer=existing)
 
 
+_UNSEEN: Any = object()
+_PAYER, _PAYEE, _CURRENCY = itemgetter("payer"), itemgetter("payee"), itemgetter("currency")
+_PREPARE_PAYER, _PREPARE_PAYEE, _PREPARE_CURRENCY = attrgetter("payer"), attrgetter("payee"), attrgetter("currency")
+
+
+def _open_pair(books: _Books, payer: str, payee: str, currency: str
+               ) -> tuple[dict[str, Any], dict[str, Any], int] | None:
+    """(payer's position, payer's settlement account, net debit cap) when both FSPs are active,
+    differ and hold active accounts in ``currency``; None otherwise (``_refusal`` says why)."""
+    active = books.active
+    position = books.account(payer, currency, "POSITION")
+    settlement = books.account(payer, currency, "SETTLEMENT")
+    if (payer == payee or not active.get(payer) or not active.get(payee) or position is None or settlement is None
+            or books.account(payee, currency, "POSITION") is None):
+        return None
+    return position, settlement, books.limits.get(position["id"], 0)
+
+
 def _decide(books: _Books, items: list[Prepare], now: datetime, known: dict[str, dict[str, Any]]
             ) -> tuple[list[Outcome], _Rows]:
     """Each prepare's outcome against ``books`` (reservations applied in memory), and the rows.
@@ -388,26 +436,26 @@ def _decide(books: _Books, items: list[Prepare], now: datetime, known: dict[str,
     now_us = us(now)
     outcomes, rows = [], _Rows()
     plain, quoted = rows.plain, rows.quoted
-    active, accounts, limits, touched = books.active, books.accounts, books.limits, books.touched
+    touched = books.touched
+    # per (payer, payee, currency), what the checks that depend on the three alone found:
+    # (payer's position, its settlement account, its net debit cap), or None if one fails
+    pairs: dict[tuple[str, str, str], tuple[dict[str, Any], dict[str, Any], int] | None] = {}
     for p in items:
         transfer_id, payer, payee, currency, amount = p.transfer_id, p.payer, p.payee, p.currency, p.amount
         existing = known.get(transfer_id)
         if existing is not None:
             outcomes.append(_duplicate(existing, p.request_hash))
             continue
-        position = accounts.get((payer, currency, "POSITION"))
-        payee_position = accounts.get((payee, currency, "POSITION"))
-        settlement = accounts.get((payer, currency, "SETTLEMENT"))
+        pair = pairs.get((payer, payee, currency), _UNSEEN)
+        if pair is _UNSEEN:
+            pair = pairs[(payer, payee, currency)] = _open_pair(books, payer, payee, currency)
         refusal = None
-        if (p.refusal is not None or p.late_refusal is not None or payer == payee or position is None
-                or payee_position is None or settlement is None or not position["is_active"]
-                or not payee_position["is_active"] or not settlement["is_active"] or not active.get(payer)
-                or not active.get(payee) or p.expiration <= now or amount <= 0):
+        if pair is None or p.refusal is not None or p.late_refusal is not None or p.expiration <= now or amount <= 0:
             refusal = _refusal(books, p, now)
         else:
+            position, settlement, cap = pair
             used = position["value"] + position["reserved"]
-            if amount > -settlement["value"] - settlement["reserved"] - used \
-                    or amount > limits.get(position["id"], 0) - used:
+            if amount > -settlement["value"] - settlement["reserved"] - used or amount > cap - used:
                 refusal = _refusal(books, p, now)
         state = "ABORTED" if refusal else "RESERVED"
         reason = f"{refusal[0]} {refusal[1]}"[:200] if refusal else None
@@ -427,21 +475,22 @@ def _decide(books: _Books, items: list[Prepare], now: datetime, known: dict[str,
             rows.full.append((key, payer, payee, currency, amount, p.condition, us(p.expiration), state,
                               None, p.request_hash, 0, p.quote_id, p.bulk_id, now_us, None))
         elif p.quote_id is None:
-            plain.append((key, payer, payee, currency, amount, p.condition, us(p.expiration), state,
-                          p.request_hash, 0, now_us))
+            plain.append((key, payer, payee, currency, amount, p.condition, us(p.expiration), p.request_hash, now_us))
         else:
-            quoted.append((key, payer, payee, currency, amount, p.condition, us(p.expiration), state,
-                           p.request_hash, 0, now_us, p.quote_id))
+            quoted.append((key, payer, payee, currency, amount, p.condition, us(p.expiration), p.request_hash, now_us,
+                           p.quote_id))
         position["reserved"] += amount
         touched.add(position["id"])
-        outcomes.append(Outcome(transfer_id, "reserved", transfer=view))
+        outcomes.append(Outcome(transfer_id, "reserved", None, view))
     return outcomes, rows
 
 
 def prepare(session: Session, items: list[Prepare], now: datetime) -> list[Outcome]:
     """Reserve each transfer's amount in its payer's position, or record why not."""
     connection = session.connection()
-    books = _books(connection, [n for p in items for n in (p.payer, p.payee)], [p.currency for p in items])
+    names = set(map(_PREPARE_PAYER, items))
+    names.update(map(_PREPARE_PAYEE, items))
+    books = _books(connection, names, set(map(_PREPARE_CURRENCY, items)))
     before = books.snapshot()
     outcomes, rows = _decide(books, items, now, {})
     try:
@@ -460,12 +509,13 @@ def prepare(session: Session, items: list[Prepare], now: datetime) -> list[Outco
 # -- commit, reject, expire ---------------------------------------------------------------------
 # A transfer leaves RESERVED once, by one of these (only a RESERVED row matches; its reason,
 # fulfilment, fulfilment hash and window are still empty, so each sets only what it decides).
-_COMMIT_COLUMNS = ("fulfilment", "fulfil_hash", "payee_reserved", "window_id", "completed_at", "b_id")
+# Two shapes of the commit: the payee asked to be told (payee_reserved 1) or not; a literal each.
+_COMMIT_COLUMNS = ("fulfilment", "fulfil_hash", "window_id", "completed_at", "b_id")
 _RESERVED, _COMMITTED, _ABORTED = (literal_column(f"'{state}'") for state in ("RESERVED", "COMMITTED", "ABORTED"))
-_COMMIT = DriverQuery(update(T).where(T.c.id == bindparam("b_id", type_=_ID), T.c.state == _RESERVED).values(
+_COMMITS = {told: DriverQuery(update(T).where(T.c.id == bindparam("b_id", type_=_ID), T.c.state == _RESERVED).values(
     state=_COMMITTED, fulfilment=bindparam("fulfilment"), fulfil_hash=bindparam("fulfil_hash"),
-    payee_reserved=bindparam("payee_reserved"), window_id=bindparam("window_id"),
-    completed_at=bindparam("completed_at")))
+    payee_reserved=literal_column(str(int(told))), window_id=bindparam("window_id"),
+    completed_at=bindparam("completed_at"))) for told in (False, True)}
 _ABORT_COLUMNS = ("reason", "completed_at", "b_id")
 _ABORT = DriverQuery(update(T).where(T.c.id == bindparam("b_id", type_=_ID), T.c.state == _RESERVED).values(
     state=_ABORTED, reason=bindparam("reason"), completed_at=bindparam("completed_at")))
@@ -479,12 +529,19 @@ class _Finishing:
         self.session, self.now, self.now_us = session, now, us(now)
         self.transfers = transfers
         live = [t for t in transfers.values() if t["state"] == "RESERVED"]
-        self.books = _books(self.connection, [n for t in live for n in (t["payer"], t["payee"])],
-                            [t["currency"] for t in live]) if live else None
-        self.commits: list[tuple] = []  # rows for _COMMIT
+        if live:
+            names = set(map(_PAYER, live))
+            names.update(map(_PAYEE, live))
+            self.books: _Books | None = _books(self.connection, names, set(map(_CURRENCY, live)))
+        else:
+            self.books = None
+        self.finished: list[str] = []  # the ids this batch commits or aborts
+        self.commits: dict[bool, list[tuple]] = {False: [], True: []}  # rows for _COMMITS, by payee_reserved
         self.aborts: list[tuple] = []  # rows for _ABORT
         self.logged: list[list] = []  # the committed transfers as the transparency log lists them
-        self.window_totals: dict[tuple[int, str, str], list[int]] = {}  # see _add_to_windows
+        # what the commits move, per (payer, payee, currency): [amount, transfers]; applied to the
+        # positions and the window's totals once per pair as the batch is written
+        self.pairs: dict[tuple[str, str, str], list[int]] = {}
         self._window: int | None = None
 
     def window(self) -> int:
@@ -498,55 +555,68 @@ class _Finishing:
         self.books.touched.add(position["id"])
         t.update(state="ABORTED", reason=f"{code} {description}"[:200], completed_at=self.now)
         self.aborts.append((t["reason"], self.now_us, t["key"]))
+        self.finished.append(t["id"])
 
     def commit(self, t: dict[str, Any], fulfilment: str, fulfil_hash: str, payee_reserved: bool) -> None:
-        accounts, currency, amount = self.books.accounts, t["currency"], t["amount"]
-        payer = accounts[(t["payer"], currency, "POSITION")]
-        payee = accounts[(t["payee"], currency, "POSITION")]
-        payer["reserved"] -= amount
-        payer["value"] += amount
-        payee["value"] -= amount
-        touched = self.books.touched
-        touched.add(payer["id"])
-        touched.add(payee["id"])
         window = self._window if self._window is not None else self.window()
         t["state"], t["fulfilment"], t["fulfil_hash"] = "COMMITTED", fulfilment, fulfil_hash
         t["payee_reserved"], t["window_id"], t["completed_at"] = payee_reserved, window, self.now
-        self.commits.append((fulfilment, fulfil_hash, int(payee_reserved), window, self.now_us, t["key"]))
-        self.logged.append([t["id"], payer_name := t["payer"], payee_name := t["payee"], currency,
-                            money.to_amount(amount, currency), window])
-        totals = self.window_totals
-        sent = totals.get((window, payer_name, currency))
-        if sent is None:
-            sent = totals[(window, payer_name, currency)] = [0, 0, 0]
-        sent[0] += amount
-        sent[2] += 1
-        received = totals.get((window, payee_name, currency))
-        if received is None:
-            received = totals[(window, payee_name, currency)] = [0, 0, 0]
-        received[1] += amount
+        self.commits[payee_reserved].append((fulfilment, fulfil_hash, window, self.now_us, t["key"]))
+        self.finished.append(t["id"])
+        payer, payee, currency, amount = t["payer"], t["payee"], t["currency"], t["amount"]
+        self.logged.append([t["id"], payer, payee, currency, money.to_amount(amount, currency), window])
+        pair = self.pairs.get((payer, payee, currency))
+        if pair is None:
+            pair = self.pairs[(payer, payee, currency)] = [0, 0]
+        pair[0] += amount
+        pair[1] += 1
+
+    def _settle_pairs(self) -> dict[tuple[int, str, str], list[int]]:
+        """Move the committed amounts between the positions; the window's totals they add:
+        per (window, FSP, currency), [sent, received, sent_count] (see _add_to_windows)."""
+        accounts, touched, window = self.books.accounts, self.books.touched, self._window
+        totals: dict[tuple[int, str, str], list[int]] = {}
+        for (payer, payee, currency), (amount, count) in self.pairs.items():
+            sender, receiver = accounts[(payer, currency, "POSITION")], accounts[(payee, currency, "POSITION")]
+            sender["reserved"] -= amount
+            sender["value"] += amount
+            receiver["value"] -= amount
+            touched.add(sender["id"])
+            touched.add(receiver["id"])
+            sent = totals.setdefault((window, payer, currency), [0, 0, 0])
+            sent[0] += amount
+            sent[2] += count
+            totals.setdefault((window, payee, currency), [0, 0, 0])[1] += amount
+        return totals
 
     def write(self, *, strict: bool = False) -> bool:
         """Write what the batch decided; with ``strict``, only if every transfer was still RESERVED
         (False, and nothing written, otherwise: the caller takes the careful way)."""
-        if self.commits or self.aborts:
+        commits = self.commits[False], self.commits[True]
+        if commits[0] or commits[1] or self.aborts:
             savepoint = DriverSavepoint(self.connection) if strict else None
             changed = 0
-            if self.commits:
-                changed += _COMMIT.many_rows(self.connection, _COMMIT_COLUMNS, self.commits)
+            for told, rows in enumerate(commits):
+                if rows:
+                    changed += _COMMITS[bool(told)].many_rows(self.connection, _COMMIT_COLUMNS, rows)
             if self.aborts:
                 changed += _ABORT.many_rows(self.connection, _ABORT_COLUMNS, self.aborts)
             if savepoint is not None:
-                if changed != len(self.commits) + len(self.aborts):
+                if changed != len(commits[0]) + len(commits[1]) + len(self.aborts):
                     savepoint.rollback()
                     return False
                 savepoint.release()
+        window_totals = self._settle_pairs() if self.pairs else None
         if self.books is not None:
             _write_accounts(self.connection, self.books, self.now)
+        if window_totals:
+            _add_to_windows(self.connection, window_totals)
         if self.logged:
-            _add_to_windows(self.connection, self.window_totals)
             tlog.append(self.session, tlog.prepare(committed_entry(self.logged, self.now), plain=True))
-        memory(self.session).forget([t["id"] for t in self.transfers.values() if t["state"] != "RESERVED"])
+        # strict: every transfer was RESERVED, so those this batch finished; otherwise also those
+        # found finished (by another process) that this one may still remember
+        memory(self.session).forget(self.finished if strict else
+                                    [t["id"] for t in self.transfers.values() if t["state"] != "RESERVED"])
         return True
 
 
@@ -601,8 +671,9 @@ def _judge(batch: _Finishing, f: Fulfil, now: datetime) -> Outcome:
     if not f.fulfilment or not fulfils(f.fulfilment, t["condition"]):
         batch.abort(t, GENERIC_VALIDATION, "Invalid fulfilment")
         return Outcome(f.transfer_id, "aborted", (GENERIC_VALIDATION, "Invalid fulfilment"), t, True)
-    batch.commit(t, f.fulfilment, f.fulfil_hash, payee_reserved=f.state == "RESERVED")
-    return Outcome(f.transfer_id, "committed", transfer=t, notify_payee=f.state == "RESERVED")
+    told = f.state == "RESERVED"
+    batch.commit(t, f.fulfilment, f.fulfil_hash, told)
+    return Outcome(f.transfer_id, "committed", None, t, told)
 
 
 def commit(session: Session, items: list[Fulfil], now: datetime) -> list[Outcome]:
@@ -610,10 +681,10 @@ def commit(session: Session, items: list[Fulfil], now: datetime) -> list[Outcome
     abort it (ABORTED), or refuse what does not hold."""
     remembered = memory(session)
     ids = [f.transfer_id for f in items]
-    facts = [remembered.get(i) for i in ids]
-    if all(facts) and len(set(ids)) == len(ids):  # the fast way: prepared here, assumed RESERVED still
+    facts = remembered.all_of(ids)
+    if facts is not None:  # the fast way: prepared here, assumed RESERVED still
         # judged in the memory's own dicts (no copies): forgotten unless the batch is written
-        batch = _Finishing(session, {t["id"]: t for t in facts}, now)
+        batch = _Finishing(session, facts, now)
         try:
             outcomes = [_judge(batch, f, now) for f in items]
             written = batch.write(strict=True)

@@ -44,6 +44,7 @@ def to_minor(amount: str, currency: str) -> int:
     return int(whole) * 10 ** digits + int(fraction.ljust(digits, "0") or 0)
 
 
+@lru_cache(maxsize=65_536)  # the ledger writes one per committed transfer into the log
 def to_amount(minor: int, currency: str) -> str:
     """1250 USD → ``"12.5"``: the canonical FSPIOP string (no trailing zeros); signed if negative."""
     digits = exponent(currency)
