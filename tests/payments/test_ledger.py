@@ -264,3 +264,33 @@ def test_the_fast_and_the_careful_way_give_the_same_answers(tmp_path):
     kinds = [a[0] for a in fast[0]]
     assert kinds.count("committed") == 3 and "resend" in kinds and ("refused" in kinds and "aborted" in kinds)
     assert fast[2] == (300, 300)  # three commits of 100; three reservations still live (p4's, and two never fulfilled)
+
+
+def test_a_batch_of_many_pairs_moves_each_position_by_its_own_transfers(sqlite_platform):
+    """Checks and commits are grouped by (payer, payee, currency) inside a batch: a batch mixing
+    pairs, one of them to an FSP that is not active and one payer that runs out of headroom,
+    must still leave each position exactly the sum of its own transfers."""
+    platform = sqlite_platform
+    setup_ledger(platform, {"a": 1_000, "b": 1_000, "c": 250, "off": 1_000})
+    with platform.db.uow(write=True) as s:
+        s.get(ledger.SwitchParticipant, "off").is_active = False
+    batch = (prepares("a", "b", 3, 100) + prepares("b", "c", 2, 50) + prepares("c", "a", 3, 100)
+             + prepares("a", "off", 1, 10) + prepares("b", "a", 1, 70))
+    with platform.db.uow(write=True) as s:
+        outcomes = ledger.prepare(s, [p for p, _ in batch], utcnow())
+    kinds = [o.kind for o in outcomes]
+    # c has 250 of headroom: its third prepare of 100 is refused; nobody may pay an inactive FSP
+    assert kinds == ["reserved"] * 7 + ["aborted", "aborted", "reserved"]
+    assert outcomes[7].error[0] == ledger.PAYER_LIQUIDITY and outcomes[8].error[0] == ledger.GENERIC_VALIDATION
+    answers = [ledger.Fulfil(p.transfer_id, p.payee, p.payer, "RESERVED" if i % 2 else "COMMITTED", f, f"h{i}")
+               for i, ((p, f), o) in enumerate(zip(batch, outcomes)) if o.kind == "reserved"]
+    with platform.db.uow(write=True) as s:
+        assert [o.kind for o in ledger.commit(s, answers, utcnow())] == ["committed"] * 8
+    with platform.db.uow() as s:
+        positions = {n: admin._account(s, n, "USD", "POSITION") for n in ("a", "b", "c")}
+        assert {n: (p.value, p.reserved) for n, p in positions.items()} == {
+            "a": (300 - 200 - 70, 0), "b": (100 + 70 - 300, 0), "c": (200 - 100, 0)}
+        told = dict(s.execute(select(Transfer.fulfil_hash, Transfer.payee_reserved)
+                              .where(Transfer.state == "COMMITTED")).all())
+        assert told == {f"h{i}": i % 2 for i in (0, 1, 2, 3, 4, 5, 6, 9)}
+    assert check(platform) == []

@@ -9,6 +9,7 @@ from alembic import command
 from sqlalchemy import create_engine, select, text
 
 from dpistack.core.db import alembic_config
+from dpistack.payments.ledger import key_of
 from dpistack.payments.models import Transfer, id_bytes, id_text
 
 ROW = ("INSERT INTO payments_transfers (id, payer, payee, currency, amount, condition, expiration, state, "
@@ -23,6 +24,10 @@ def test_ids_round_trip_and_only_canonical_uuids_become_16_bytes():
     for other in (canonical.upper(), "not-a-uuid", "sixteen-chars-xx", canonical.replace("-", "")[:32] + "----",
                   "0123456789abcdef0123456789abcdef0123"):
         assert len(id_bytes(other)) != 16 and id_text(id_bytes(other)) == other
+    # the ledger's rows bind the same bytes, however the id looks (no letters; spaces fromhex skips)
+    for any_id in (canonical, canonical.upper(), "01234567-0123-4567-8901-234567890123",
+                   "0 123456-0123-4567-8901-234567890123", canonical[:35] + "G", "not-a-uuid"):
+        assert key_of(any_id) == id_bytes(any_id) and isinstance(key_of(any_id), bytearray)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
