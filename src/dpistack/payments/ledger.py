@@ -47,7 +47,7 @@ from dpistack.core.db import DriverQuery, DriverSavepoint
 from dpistack.core.timeutil import iso
 from dpistack.payments import money
 from dpistack.payments.models import (Account, Limit, SettlementWindow, SwitchParticipant, Transfer, TransferIdBytes,
-                                      id_bytes)
+                                      id_bytes, uuid_bytes)
 from dpistack.transparency import service as tlog
 
 T = Transfer.__table__
@@ -166,17 +166,9 @@ def key_of(transfer_id: str) -> bytearray:
     """A transfer's id as its rows bind it: the bytes the table keeps (``id_bytes``) in a
     bytearray, which the sqlite3 driver binds as it is where it looks for an adapter for every
     ``bytes`` value (measured: 0.6 µs a value, 8 % of the ledger's statements). A canonical
-    UUID, as the API requires, is read straight into one (its hex read back must be the same:
-    lower case, no spaces)."""
-    digits = transfer_id.replace("-", "")
-    if len(transfer_id) == 36 and transfer_id[8:24:5] == "----" and len(digits) == 32:
-        try:
-            raw = bytearray.fromhex(digits)
-        except ValueError:
-            raw = None
-        if raw is not None and raw.hex() == digits:
-            return raw
-    return bytearray(id_bytes(transfer_id))
+    UUID, as the API requires, is read straight into one."""
+    raw = uuid_bytes(transfer_id)
+    return raw if raw is not None else bytearray(id_bytes(transfer_id))
 
 
 def _view(row: Any) -> dict[str, Any]:
@@ -592,17 +584,17 @@ class _Finishing:
     def write(self, *, strict: bool = False) -> bool:
         """Write what the batch decided; with ``strict``, only if every transfer was still RESERVED
         (False, and nothing written, otherwise: the caller takes the careful way)."""
-        commits = self.commits[False], self.commits[True]
-        if commits[0] or commits[1] or self.aborts:
+        finishing = sum(map(len, self.commits.values())) + len(self.aborts)
+        if finishing:
             savepoint = DriverSavepoint(self.connection) if strict else None
             changed = 0
-            for told, rows in enumerate(commits):
+            for told, rows in self.commits.items():
                 if rows:
-                    changed += _COMMITS[bool(told)].many_rows(self.connection, _COMMIT_COLUMNS, rows)
+                    changed += _COMMITS[told].many_rows(self.connection, _COMMIT_COLUMNS, rows)
             if self.aborts:
                 changed += _ABORT.many_rows(self.connection, _ABORT_COLUMNS, self.aborts)
             if savepoint is not None:
-                if changed != len(commits[0]) + len(commits[1]) + len(self.aborts):
+                if changed != finishing:
                     savepoint.rollback()
                     return False
                 savepoint.release()

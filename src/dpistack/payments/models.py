@@ -83,17 +83,28 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def id_bytes(transfer_id: str) -> bytes:
-    """A transfer id as the table keeps it: a canonical (lower-case) UUID, as FSPIOP's
-    CorrelationId requires and the API checks, as its 16 bytes; anything else as its UTF-8,
-    never 16 bytes long (so it can be looked up, finds nothing, and reads back as it was)."""
-    if len(transfer_id) == 36 and transfer_id == transfer_id.lower():
+def uuid_bytes(transfer_id: str) -> bytearray | None:
+    """The 16 bytes of a canonical (lower-case) UUID, as FSPIOP's CorrelationId requires and the
+    API checks; None for anything else. (Its hex read back must be the digits themselves: lower
+    case, and no spaces, which ``fromhex`` would skip.)"""
+    digits = transfer_id.replace("-", "")
+    if len(transfer_id) == 36 and transfer_id[8:24:5] == "----" and len(digits) == 32:
         try:
-            raw = bytes.fromhex(transfer_id.replace("-", ""))
+            raw = bytearray.fromhex(digits)
         except ValueError:
-            raw = b""
-        if len(raw) == 16 and transfer_id[8] == transfer_id[13] == transfer_id[18] == transfer_id[23] == "-":
+            return None
+        if raw.hex() == digits:
             return raw
+    return None
+
+
+def id_bytes(transfer_id: str) -> bytes:
+    """A transfer id as the table keeps it: a canonical UUID as its 16 bytes (``uuid_bytes``);
+    anything else as its UTF-8, never 16 bytes long (so it can be looked up, finds nothing, and
+    reads back as it was)."""
+    raw = uuid_bytes(transfer_id)
+    if raw is not None:
+        return bytes(raw)
     encoded = transfer_id.encode()
     return encoded + b"\0" if len(encoded) == 16 else encoded
 
